@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import click
 
-from sink import __version__
-from sink.errors import SinkError
+from sink import __version__, catalog
+from sink.avro_schema import canonical_schema
+from sink.errors import SinkError, UnknownEventTypeError
 
 
 @click.group()
@@ -23,6 +25,61 @@ def run() -> None:
         "`sink run` is not built yet: the consumer daemon is tracked in the project's issues. "
         "Today the package provides the local service harness and its tests."
     )
+
+
+@cli.command()
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="Aligned text table, or a JSON list of objects.",
+)
+def events(output_format: str) -> None:
+    """List the event types the sink consumes, their payload class and table."""
+    specs = catalog.all_specs()
+    if output_format == "json":
+        click.echo(json.dumps([_spec_as_json(spec) for spec in specs], indent=2))
+        return
+    rows = [("EVENT TYPE", "DATA CLASS", "TABLE")]
+    rows += [(spec.event_type, spec.data_class.__name__, spec.table) for spec in specs]
+    for row in _aligned(rows):
+        click.echo(row)
+
+
+@cli.command()
+@click.argument("event_type", required=False)
+def schemas(event_type: str | None) -> None:
+    """Print the canonical Avro schema of EVENT_TYPE, or of every event type keyed by type."""
+    if event_type is None:
+        every = {spec.event_type: canonical_schema(spec) for spec in catalog.all_specs()}
+        click.echo(json.dumps(every, indent=2))
+        return
+    try:
+        spec = catalog.spec_for(event_type)
+    except UnknownEventTypeError as error:
+        hint = "`sink events` lists the known ones"
+        raise click.BadParameter(f"{error}; {hint}", param_hint="EVENT_TYPE") from None
+    click.echo(json.dumps(canonical_schema(spec), indent=2))
+
+
+def _spec_as_json(spec: catalog.EventSpec) -> dict[str, str]:
+    return {
+        "event_type": spec.event_type,
+        "data_key": spec.data_key,
+        "data_class": spec.data_class.__name__,
+        "table": spec.table,
+    }
+
+
+def _aligned(rows: list[tuple[str, str, str]]) -> list[str]:
+    """Left-align the columns of ``rows`` two spaces apart."""
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
 
 
 def main() -> None:
