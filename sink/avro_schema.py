@@ -28,7 +28,7 @@ from typing import Any, Final
 from uuid import UUID
 
 import attrs
-from ccx_keys.locator import CCXLocator  # type: ignore[import-untyped]  # no py.typed upstream
+from ccx_keys.locator import CCXLocator
 from opaque_keys.edx.keys import CourseKey, UsageKey
 
 from sink.catalog import EventSpec

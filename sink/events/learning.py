@@ -10,7 +10,7 @@ is annotated ``X | None``; upstream annotates it ``X``, the schema treats both a
 from datetime import datetime
 
 import attrs
-from ccx_keys.locator import CCXLocator  # type: ignore[import-untyped]  # no py.typed upstream
+from ccx_keys.locator import CCXLocator
 from opaque_keys.edx.keys import CourseKey, UsageKey
 
 
