@@ -1,0 +1,53 @@
+# openedx-event-sink developer commands. `make help` lists them.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+VENV := .venv
+BIN := $(VENV)/bin
+# openedx-events 11.x (the test producer) needs Python >= 3.12; prefer it, fall back to python3.
+PYTHON ?= $(shell for p in $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python) python3.12 \
+	$(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python) python3.13 python3; do \
+	$$p -c "" >/dev/null 2>&1 && { command -v $$p; break; }; done)
+
+.PHONY: help venv services services-down run test unit integration lint format clean
+
+help: ## list the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(BIN)/sink: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[dev,duckdb]"
+	@touch $@
+
+venv: $(BIN)/sink ## create .venv and install the sink with its dev tools
+
+services: ## start Kafka, the Schema Registry and PostgreSQL on loopback (downloads once)
+	scripts/services up
+
+services-down: ## stop the local services
+	scripts/services down
+
+run: venv services ## run the sink daemon against the local services
+	eval "$$(scripts/services env)" && $(BIN)/sink run
+
+test: venv services lint ## install, start the services, lint, run every test
+	$(BIN)/pytest
+
+unit: venv ## fast unit tests only (no services)
+	$(BIN)/pytest tests/unit
+
+integration: venv services ## integration tests against the real local services
+	$(BIN)/pytest tests/integration
+
+lint: venv ## ruff, formatting and mypy --strict
+	$(BIN)/ruff check sink tests scripts/services
+	$(BIN)/ruff format --check sink tests scripts/services
+	$(BIN)/mypy
+
+format: venv ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix sink tests scripts/services
+	$(BIN)/ruff format sink tests scripts/services
+
+clean: services-down ## stop services, remove the venv and every download
+	rm -rf $(VENV) .services .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,131 @@
+"""Fixtures for integration tests against the real local services (scripts/services).
+
+Every test in this folder is marked ``integration``. The session starts the services when they are
+not running yet; each test gets its own topic names, consumer group and PostgreSQL schema, so tests
+never see each other's data.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import attrs
+import pytest
+import sqlalchemy as sa
+from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.schema_registry import SchemaRegistryClient
+
+REPO = Path(__file__).resolve().parents[2]
+SERVICES = REPO / "scripts" / "services"
+
+
+@attrs.frozen
+class Services:
+    """Addresses of the running local services.
+
+    Attributes:
+        bootstrap_servers: Kafka bootstrap servers.
+        registry_url: Confluent-compatible Schema Registry URL.
+        database_url: SQLAlchemy URL of the PostgreSQL database.
+    """
+
+    bootstrap_servers: str
+    registry_url: str
+    database_url: str
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.path).parents:
+            item.add_marker(pytest.mark.integration)
+
+
+def _service_environment() -> dict[str, str]:
+    printed = subprocess.run(
+        [str(SERVICES), "env"], check=True, capture_output=True, text=True
+    ).stdout
+    pairs = (line.removeprefix("export ").split("=", 1) for line in printed.splitlines())
+    return {name: os.environ.get(name, value) for name, value in pairs}
+
+
+@pytest.fixture(scope="session")
+def services() -> Services:
+    """The local services, started by `scripts/services up` if they are not answering yet."""
+    if subprocess.run([str(SERVICES), "status"], capture_output=True, check=False).returncode:
+        subprocess.run([str(SERVICES), "up"], check=True)
+    environment = _service_environment()
+    return Services(
+        bootstrap_servers=environment["SINK_KAFKA_BOOTSTRAP_SERVERS"],
+        registry_url=environment["SINK_SCHEMA_REGISTRY_URL"],
+        database_url=environment["SINK_DATABASE_URL"],
+    )
+
+
+@pytest.fixture
+def unique() -> Callable[[str], str]:
+    """Make names unique to this test: ``unique("orders")`` → ``orders-3f2a9c1e``."""
+    suffix = uuid.uuid4().hex[:8]
+    return lambda base: f"{base}-{suffix}"
+
+
+@pytest.fixture
+def group_id(unique: Callable[[str], str]) -> str:
+    return unique("test-group")
+
+
+@pytest.fixture(scope="session")
+def kafka_admin(services: Services) -> AdminClient:
+    return AdminClient({"bootstrap.servers": services.bootstrap_servers})
+
+
+@pytest.fixture
+def make_topic(
+    kafka_admin: AdminClient, unique: Callable[[str], str]
+) -> Iterator[Callable[..., str]]:
+    """Create a topic of this test's own (``make_topic("analytics", partitions=3)``)."""
+    created: list[str] = []
+
+    def create(base: str = "topic", partitions: int = 1) -> str:
+        name = unique(base)
+        futures = kafka_admin.create_topics([NewTopic(name, partitions, 1)], operation_timeout=30)
+        futures[name].result(timeout=30)
+        created.append(name)
+        return name
+
+    yield create
+    if created:
+        for future in kafka_admin.delete_topics(created, operation_timeout=30).values():
+            future.result(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def registry_client(services: Services) -> SchemaRegistryClient:
+    return SchemaRegistryClient({"url": services.registry_url})
+
+
+@pytest.fixture
+def pg_schema(services: Services, unique: Callable[[str], str]) -> Iterator[str]:
+    """A fresh PostgreSQL schema for this test, dropped afterwards."""
+    name = unique("test").replace("-", "_")
+    engine = sa.create_engine(services.database_url)
+    with engine.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{name}"'))
+    yield name
+    with engine.begin() as connection:
+        connection.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_engine(services: Services, pg_schema: str) -> Iterator[sa.Engine]:
+    """An engine whose connections work in this test's own schema (``search_path``)."""
+    engine = sa.create_engine(
+        services.database_url, connect_args={"options": f"-c search_path={pg_schema}"}
+    )
+    yield engine
+    engine.dispose()
