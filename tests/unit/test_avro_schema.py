@@ -28,7 +28,7 @@ def _schemas_dir(version: str) -> Path:
     shared = Path(os.environ.get("SINK_SHARED_DIR") or REPO.parent / "shared")
     directory = shared / "openedx-events-schemas" / version
     if not directory.is_dir():
-        pytest.skip(f"golden schemas not found at {directory} (set SINK_SHARED_DIR)")
+        pytest.fail(f"golden schemas not found at {directory} (set SINK_SHARED_DIR)")
     return directory
 
 
