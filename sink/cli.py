@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 
 from sink import __version__, catalog
 from sink.avro_schema import canonical_schema
+from sink.config import load_settings
 from sink.errors import SinkError, UnknownEventTypeError
 
 
@@ -62,6 +64,18 @@ def schemas(event_type: str | None) -> None:
         hint = "`sink events` lists the known ones"
         raise click.BadParameter(f"{error}; {hint}", param_hint="EVENT_TYPE") from None
     click.echo(json.dumps(canonical_schema(spec), indent=2))
+
+
+@cli.command("config")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="TOML file of settings (environment variables SINK_* override it).",
+)
+def show_config(config_file: Path | None) -> None:
+    """Print the effective configuration as JSON, secrets masked."""
+    click.echo(json.dumps(load_settings(config_file).masked(), indent=2))
 
 
 def _spec_as_json(spec: catalog.EventSpec) -> dict[str, str]:
