@@ -1,0 +1,105 @@
+"""Backoff, logging formats and the metrics/health endpoints."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from sink.logs import JsonFormatter, TextFormatter
+from sink.metrics import HealthServer, Metrics
+from sink.retry import Backoff
+
+
+def test_backoff_grows_exponentially_with_jitter_up_to_the_cap() -> None:
+    backoff = Backoff(budget=20, base_s=0.5, cap_s=4.0, random=random.Random(7))
+    delays = [backoff.failed() for _ in range(8)]
+    ceilings = [0.5, 1.0, 2.0, 4.0, 4.0, 4.0, 4.0, 4.0]
+    assert all(c / 2 <= d <= c for d, c in zip(delays, ceilings, strict=True))
+    assert len(set(delays)) == len(delays)  # jittered, not lock-step
+
+
+def test_backoff_budget_counts_consecutive_failures_only() -> None:
+    backoff = Backoff(budget=2)
+    backoff.failed()
+    backoff.failed()
+    assert not backoff.exhausted
+    backoff.succeeded()
+    for _ in range(3):
+        backoff.failed()
+    assert backoff.exhausted
+
+
+def _record(**context: object) -> logging.LogRecord:
+    record = logging.LogRecord("sink.daemon", logging.WARNING, __file__, 1, "bad %s", ("x",), None)
+    for key, value in context.items():
+        setattr(record, key, value)
+    return record
+
+
+def test_json_log_lines_carry_message_context() -> None:
+    line = JsonFormatter().format(_record(topic="t", partition=2, offset=9, ce_id="abc"))
+    entry = json.loads(line)
+    assert entry["message"] == "bad x"
+    assert entry["level"] == "warning"
+    assert (entry["topic"], entry["partition"], entry["offset"], entry["ce_id"]) == (
+        "t",
+        2,
+        9,
+        "abc",
+    )
+
+
+def test_text_log_lines_carry_message_context() -> None:
+    line = TextFormatter().format(_record(topic="t", partition=2, offset=9))
+    assert line.endswith("sink.daemon: bad x [topic=t partition=2 offset=9]")
+
+
+def _get(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+@pytest.fixture
+def state() -> dict[str, bool]:
+    return {"alive": True, "ready": False}
+
+
+@pytest.fixture
+def server(state: dict[str, bool]) -> Iterator[HealthServer]:
+    metrics = Metrics()
+    metrics.messages.labels("stored").inc(3)
+    metrics.committed()
+    server = HealthServer(
+        0, metrics, lambda: state["alive"], lambda: state["ready"], host="127.0.0.1"
+    )
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_metrics_endpoint_serves_prometheus_text(server: HealthServer) -> None:
+    status, body = _get(server.port, "/metrics")
+    assert status == 200
+    assert 'sink_messages_total{outcome="stored"} 3.0' in body
+    assert "sink_last_commit_age_seconds" in body
+
+
+def test_health_and_readiness_follow_the_daemon_state(
+    server: HealthServer, state: dict[str, bool]
+) -> None:
+    assert _get(server.port, "/healthz")[0] == 200
+    assert _get(server.port, "/readyz")[0] == 503
+    state["ready"] = True
+    state["alive"] = False
+    assert _get(server.port, "/readyz")[0] == 200
+    assert _get(server.port, "/healthz")[0] == 503
+    assert _get(server.port, "/nope")[0] == 404
