@@ -111,3 +111,7 @@ class CorruptPayloadError(DecodeError):
 
 class InvalidValueError(DecodeError):
     """A decoded value does not fit its field (opaque key, UUID, datetime, type)."""
+
+
+class RegistryAccessError(ConfigError):
+    """The Schema Registry refused the sink's credentials (HTTP 401/403): fix the settings."""
