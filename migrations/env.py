@@ -3,23 +3,56 @@
 ``config.attributes["connection"]`` (set by code that already holds a connection, e.g. tests or
 ``sink migrate``) wins; otherwise ``SINK_DATABASE_URL`` is used, defaulting to the embedded
 ``sqlite:///sink.db``.
+
+The models are :data:`sink.tables.metadata`. Tables are created unqualified, so on PostgreSQL they
+land in the first schema of the connection's ``search_path`` (``-c search_path=…`` in the
+connection options), and so does ``alembic_version``; autogenerate compares that same schema.
+
+SQLite gets batch mode (``ALTER`` by table copy). DuckDB works through the small
+:class:`DuckDBImpl` below, which creates the sequences that stand in for identity columns there
+(see :mod:`sink.tables`).
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import context
+from alembic.ddl.impl import DefaultImpl
+
+from sink import tables
 
 DEFAULT_DATABASE_URL = "sqlite:///sink.db"
 
-# The warehouse tables are derived from the event catalog; until they exist there is no metadata.
-target_metadata: sa.MetaData | None = None
+target_metadata: sa.MetaData = tables.metadata
+
+
+class DuckDBImpl(DefaultImpl):
+    """Alembic support for duckdb-engine: transactional DDL, plus identity-column sequences."""
+
+    __dialect__ = "duckdb"
+    transactional_ddl = True
+
+    def create_table(self, table: sa.Table, **kw: Any) -> None:
+        for ddl in tables.create_sequences_ddl(table):
+            self._exec(ddl)
+        super().create_table(table, **kw)
+
+    def drop_table(self, table: sa.Table, **kw: Any) -> None:
+        super().drop_table(table, **kw)
+        for ddl in tables.drop_sequences_ddl(table):
+            self._exec(ddl)
 
 
 def run_migrations(connection: sa.Connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata)
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        compare_type=True,
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
     with context.begin_transaction():
         context.run_migrations()
 
@@ -37,7 +70,11 @@ def run_online() -> None:
 
 def run_offline() -> None:
     url = os.environ.get("SINK_DATABASE_URL", DEFAULT_DATABASE_URL)
-    context.configure(url=url, target_metadata=target_metadata, literal_binds=True)
+    context.configure(
+        url=url,
+        target_metadata=target_metadata,
+        literal_binds=True,
+    )
     with context.begin_transaction():
         context.run_migrations()
 
