@@ -202,7 +202,10 @@ class OpenEdxProducer:
             raise RuntimeError(f"{remaining} messages not delivered after {timeout} s")
 
     def _framed_key(self, topic: str, key: str) -> bytes:
-        key_id = self._registry.register_schema(f"{topic}-string", Schema('"string"', "AVRO"))
+        # Confluent's serializer registers '"string"'; Apicurio cannot tell the type of that bare
+        # JSON string, so the equivalent object form is registered.
+        key_schema = Schema('{"type": "string"}', "AVRO")
+        key_id = self._registry.register_schema(f"{topic}-string", key_schema)
         encoded = key.encode()
         return frame(key_id, _avro_long(len(encoded)) + encoded)
 
