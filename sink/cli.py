@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from sink import __version__, catalog
+from sink import __version__, catalog, flatten
 from sink.avro_schema import canonical_schema
 from sink.config import load_settings
 from sink.errors import SinkError, UnknownEventTypeError
@@ -38,8 +38,18 @@ def run() -> None:
     show_default=True,
     help="Aligned text table, or a JSON list of objects.",
 )
-def events(output_format: str) -> None:
+@click.option(
+    "--columns",
+    "list_columns",
+    is_flag=True,
+    help="List the payload columns of every table instead: type, nullability, personal data, "
+    "and the full path of names shortened to fit 63 characters.",
+)
+def events(output_format: str, list_columns: bool) -> None:
     """List the event types the sink consumes, their payload class and table."""
+    if list_columns:
+        _echo_columns(output_format)
+        return
     specs = catalog.all_specs()
     if output_format == "json":
         click.echo(json.dumps([_spec_as_json(spec) for spec in specs], indent=2))
@@ -94,6 +104,49 @@ def _aligned(rows: list[tuple[str, str, str]]) -> list[str]:
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in rows
     ]
+
+
+def _column_rows() -> list[dict[str, str | bool]]:
+    """One row per payload column of every event and child table, in catalog order."""
+    rows: list[dict[str, str | bool]] = []
+    for model in flatten.all_models():
+        tables = [(model.name, model.columns)]
+        tables += [(child.name, child.columns) for child in model.children]
+        rows += [
+            {
+                "table": table,
+                "column": column.name,
+                "type": column.type.value,
+                "nullable": column.nullable,
+                "personal": column.personal,
+                "full_path": column.full_name,
+            }
+            for table, columns in tables
+            for column in columns
+        ]
+    return rows
+
+
+def _echo_columns(output_format: str) -> None:
+    rows = _column_rows()
+    if output_format == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    lines = [("TABLE", "COLUMN", "TYPE", "NULL", "PERSONAL", "FULL PATH (IF SHORTENED)")]
+    lines += [
+        (
+            str(row["table"]),
+            str(row["column"]),
+            str(row["type"]),
+            "yes" if row["nullable"] else "no",
+            "yes" if row["personal"] else "",
+            "" if row["full_path"] == row["column"] else str(row["full_path"]),
+        )
+        for row in rows
+    ]
+    widths = [max(len(line[index]) for line in lines) for index in range(len(lines[0]))]
+    for line in lines:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
 
 
 def main() -> None:

@@ -11,8 +11,9 @@ shortened deterministically instead (see ``/work/shared/notes/warehouse-naming.m
   ``ece__ecu__is_relinkable``, and its sibling ``…__user_id`` → ``ece__ecu__user_id``. A record's
   columns thus keep one prefix, sort together and read alike; other records are left alone.
 * Should a shortened name still be too long (a leaf near the limit by itself), it is cut and ends in
-  an 8-hex-digit hash of the full name. Should it collide with another name of the same namespace,
-  a 4-hex-digit hash of the full outer path joins its abbreviated prefix (``ece__ecu_1a2b__id``).
+  an 8-hex-digit hash of the full name; so is a one-segment name that is too long.
+* Should a shortened name collide with another name of the same namespace, a 4-hex-digit hash of
+  the full outer path joins its abbreviated prefix (``ece__ecu_1a2b__id``).
 * The full name of every shortened identifier stays discoverable: :mod:`sink.tables` writes it into
   the column (or table) comment, and ``sink events --columns`` lists it.
 
@@ -90,8 +91,8 @@ def constraint_name(prefix: str, *parts: str, limit: int = MAX_IDENTIFIER_LENGTH
 def _check_paths(paths: list[Path], reserved: Collection[str]) -> None:
     if any(not path for path in paths):
         raise ValueError("an attribute path cannot be empty")
-    if len(set(paths)) != len(paths):
-        raise ValueError("attribute paths must be distinct")
+    if len({full_name(path) for path in paths}) != len(paths):
+        raise ValueError("attribute paths must be distinct and join to distinct names")
     if taken := sorted(full_name(p) for p in paths if full_name(p) in reserved):
         raise ValueError(f"names already reserved in this namespace: {', '.join(taken)}")
 
@@ -111,14 +112,14 @@ def _name(path: Path, abbreviated: set[Path], limit: int) -> str:
 def _abbreviate(path: Path, limit: int) -> str:
     """Outer segments to initials, leaf whole; cut with a hash if even that is too long."""
     name = full_name((*(initials(segment) for segment in path[:-1]), path[-1]))
-    return name if len(name) <= limit else _cut_with_hash(full_name(path), limit)
+    return name if len(name) <= limit else _cut_with_hash(name, limit, full_name(path))
 
 
 def _disambiguate(path: Path, limit: int) -> str:
     """An abbreviated name carrying a hash of the full outer path, for names that collided."""
     outer = full_name(tuple(initials(segment) for segment in path[:-1]))
     name = f"{outer}_{_digest(full_name(path[:-1]), 4)}{SEPARATOR}{path[-1]}"
-    return name if len(name) <= limit else _cut_with_hash(full_name(path), limit)
+    return name if len(name) <= limit else _cut_with_hash(name, limit, full_name(path))
 
 
 def _resolve_collisions(
@@ -141,8 +142,9 @@ def _resolve_collisions(
     return resolved
 
 
-def _cut_with_hash(name: str, limit: int) -> str:
-    return f"{name[: limit - 9]}_{_digest(name, 8)}"
+def _cut_with_hash(name: str, limit: int, hashed: str | None = None) -> str:
+    """``name`` cut to ``limit`` with the hash of ``hashed`` (default: ``name``) at the end."""
+    return f"{name[: limit - 9]}_{_digest(name if hashed is None else hashed, 8)}"
 
 
 def _digest(text: str, length: int) -> str:
