@@ -99,9 +99,9 @@ class DecodedEvent:
 class _Plan:
     """How to decode the messages of one (schema id, event type) pair."""
 
+    spec: EventSpec
     writer: ParsedSchema
     reader: ParsedSchema | None
-    data_key: str
     structure: Callable[[dict[str, Any]], Any]
 
     def decode(self, value: bytes) -> Any:
@@ -112,9 +112,10 @@ class _Plan:
         if (trailing := len(value) - buffer.tell()) > 0:
             raise CorruptPayloadError(f"{trailing} trailing bytes after the Avro record")
         try:
-            payload = record[self.data_key]
+            payload = record[self.spec.data_key]
         except (KeyError, TypeError):
-            raise SchemaMismatchError(f"decoded record has no field {self.data_key!r}") from None
+            key = self.spec.data_key
+            raise SchemaMismatchError(f"decoded record has no field {key!r}") from None
         return self.structure(payload)
 
 
@@ -154,17 +155,16 @@ class Decoder:
         """
         try:
             metadata = parse_headers(headers)
-            spec = spec_for(metadata.type)
-            if value is None:
-                raise FramingError("message has no value (a tombstone?)")
-            schema_id = _schema_id(value)
-            plan = self._plans.get((schema_id, spec.event_type))
+            if value is None or len(value) < FRAME_SIZE or value[0] != MAGIC_BYTE:
+                raise _framing_error(value)
+            schema_id = int.from_bytes(value[1:FRAME_SIZE], "big")
+            plan = self._plans.get((schema_id, metadata.type))
             if plan is None:
-                plan = self._plan(schema_id, spec, location)
+                plan = self._plan(schema_id, spec_for(metadata.type), location)
             data = plan.decode(value)
         except DecodeError as error:
             raise error.at(location) from error.__cause__
-        return DecodedEvent(metadata, schema_id, spec, data, location)
+        return DecodedEvent(metadata, schema_id, plan.spec, data, location)
 
     def decode_message(self, message: Any) -> DecodedEvent:
         """Decode a ``confluent_kafka.Message``."""
@@ -181,22 +181,22 @@ class Decoder:
         return plan
 
 
-def _schema_id(value: bytes) -> int:
-    """The schema id of a Confluent-framed value."""
+def _framing_error(value: bytes | None) -> FramingError:
+    """What is wrong with a value that is not Confluent-framed."""
+    if value is None:
+        return FramingError("message has no value (a tombstone?)")
     if len(value) < FRAME_SIZE:
-        raise FramingError(f"value of {len(value)} bytes is too short for Confluent framing")
-    if value[0] != MAGIC_BYTE:
-        raise FramingError(
-            f"magic byte is 0x{value[0]:02x}, not 0x00: not Confluent-framed Avro with a schema id"
-        )
-    return int.from_bytes(value[1:FRAME_SIZE], "big")
+        return FramingError(f"value of {len(value)} bytes is too short for Confluent framing")
+    return FramingError(
+        f"magic byte is 0x{value[0]:02x}, not 0x00: not Confluent-framed Avro with a schema id"
+    )
 
 
 def _make_plan(writer: ParsedSchema, spec: EventSpec) -> _Plan:
     reader = _parsed(reader_schema(spec))
     if _canonical_form(writer) == _canonical_form(reader):
         reader = None  # identical for reading: skip schema resolution
-    return _Plan(writer, reader, spec.data_key, structurer(spec.data_class, spec.data_key))
+    return _Plan(spec, writer, reader, structurer(spec.data_class, spec.data_key))
 
 
 def _canonical_form(parsed: ParsedSchema) -> str:
