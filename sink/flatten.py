@@ -546,10 +546,14 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+#: Strict JSON: ``NaN`` and ``Infinity`` are not JSON (PostgreSQL's JSONB refuses them).
+_JSON_DECODER: Final = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def _json_text(text: str) -> Any:
     """The JSON document in ``text``; ``text`` itself (a JSON string) when it is not JSON."""
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return _JSON_DECODER.decode(text)
     except (ValueError, RecursionError):
         return text
 
