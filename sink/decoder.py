@@ -27,12 +27,14 @@ from typing import Any, Final, Protocol
 
 import attrs
 import fastavro
+from confluent_kafka.schema_registry import SchemaRegistryClient
 from fastavro.read import SchemaResolutionError
 from fastavro.schema import to_parsing_canonical_form
 
 from sink.avro_schema import canonical_schema, reader_schema
 from sink.catalog import EventSpec, spec_for
 from sink.errors import (
+    ConfigError,
     CorruptPayloadError,
     DecodeError,
     FramingError,
@@ -57,6 +59,29 @@ NO_REGISTRY_WARNING: Final = (
 
 #: A parsed fastavro schema.
 ParsedSchema = Any
+
+
+def registry_client(
+    url: str, *, basic_auth_user_info: str | None = None, timeout_s: float = 10.0
+) -> Any:
+    """A ``SchemaRegistryClient`` for ``url`` (``mock://...`` gives an in-memory one, for tests).
+
+    Args:
+        url: Base URL of a Confluent-compatible registry, e.g.
+            ``http://127.0.0.1:18081/apis/ccompat/v7``.
+        basic_auth_user_info: ``user:password`` for HTTP basic authentication, if required.
+        timeout_s: Timeout of each registry request, in seconds.
+
+    Raises:
+        ConfigError: The client rejects the settings (bad URL, malformed user info).
+    """
+    config: dict[str, Any] = {"url": url, "timeout": timeout_s}
+    if basic_auth_user_info is not None:
+        config["basic.auth.user.info"] = basic_auth_user_info
+    try:
+        return SchemaRegistryClient.new_client(config)
+    except (ValueError, TypeError) as error:
+        raise ConfigError(f"schema registry settings: {error}") from None
 
 
 class SchemaSource(Protocol):

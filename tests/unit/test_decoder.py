@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import copy
+import http.server
 import io
 import json
 import logging
 import re
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 import fastavro
@@ -21,9 +25,10 @@ from opaque_keys.edx.keys import CourseKey, UsageKey
 
 from sink import catalog, events
 from sink.avro_schema import canonical_schema
-from sink.decoder import NO_REGISTRY_WARNING, DecodedEvent, Decoder
+from sink.decoder import NO_REGISTRY_WARNING, DecodedEvent, Decoder, registry_client
 from sink.errors import (
     BadHeaderError,
+    ConfigError,
     CorruptPayloadError,
     DecodeError,
     DuplicateHeaderError,
@@ -770,3 +775,65 @@ def test_round_trip_through_openedx_events(
 
 def test_every_catalog_event_type_is_serializable_upstream() -> None:
     assert producer.serializable_event_types() == catalog.event_types()
+
+
+# --- registry client settings ---------------------------------------------------------------------
+
+
+class _RecordingRegistry(http.server.BaseHTTPRequestHandler):
+    """Serves the enrollment schema under every id and remembers the Authorization headers."""
+
+    authorizations: ClassVar[list[str | None]] = []
+
+    def do_GET(self) -> None:
+        type(self).authorizations.append(self.headers.get("Authorization"))
+        body = json.dumps({"schema": producer.schema_string(ENROLLMENT)}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/vnd.schemaregistry.v1+json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet."""
+
+
+@pytest.fixture
+def recording_registry() -> Iterator[str]:
+    server = http.server.HTTPServer(("127.0.0.1", 0), _RecordingRegistry)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _RecordingRegistry.authorizations.clear()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_registry_client_sends_basic_auth(recording_registry: str) -> None:
+    client = registry_client(recording_registry, basic_auth_user_info="sink:s3cret")
+    event = Decoder(client).decode(_value(ENROLLMENT, _enrollment(), 5), _headers(), HERE)
+    assert event.data.mode == "verified"
+    expected = "Basic " + base64.b64encode(b"sink:s3cret").decode()
+    assert _RecordingRegistry.authorizations == [expected]
+
+
+def test_registry_client_without_auth(recording_registry: str) -> None:
+    Decoder(registry_client(recording_registry)).decode(
+        _value(ENROLLMENT, _enrollment(), 5), _headers(), HERE
+    )
+    assert _RecordingRegistry.authorizations == [None]
+
+
+@pytest.mark.parametrize(
+    ("url", "user_info"),
+    [("http://127.0.0.1:9", "no-colon"), ("not a url", None), ("http://u:p@127.0.0.1:9", "a:b")],
+)
+def test_registry_client_rejects_bad_settings(url: str, user_info: str | None) -> None:
+    with pytest.raises(ConfigError, match="schema registry settings"):
+        registry_client(url, basic_auth_user_info=user_info)
+
+
+def test_registry_client_mock_url() -> None:
+    client = registry_client("mock://settings-test")
+    schema_id = _register(client, producer.schema_string(ENROLLMENT))
+    assert Decoder(client).decode(_value(ENROLLMENT, _enrollment(), schema_id), _headers(), HERE)
