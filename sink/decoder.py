@@ -51,6 +51,10 @@ log = logging.getLogger(__name__)
 
 MAGIC_BYTE: Final = 0
 FRAME_SIZE: Final = 5
+_ANY_SCHEMA_ID: Final = -1
+#: Registry error codes of "no schema with this id": Confluent's and Apicurio's 40403, and the
+#: 40400 of confluent-kafka's ``mock://`` client. A 404 without them means a wrong URL.
+SCHEMA_NOT_FOUND_CODES: Final = frozenset({40403, 40400})
 NO_REGISTRY_WARNING: Final = (
     "no schema registry configured: decoding with local schemas (the sink's own schema for each"
     " event type is assumed to be the writer schema; messages written with another schema will"
@@ -183,9 +187,11 @@ class Decoder:
             if value is None or len(value) < FRAME_SIZE or value[0] != MAGIC_BYTE:
                 raise _framing_error(value)
             schema_id = int.from_bytes(value[1:FRAME_SIZE], "big")
-            plan = self._plans.get((schema_id, metadata.type))
+            # Without registry every id is read the same way: one plan per event type.
+            plan_id = _ANY_SCHEMA_ID if self._registry is None else schema_id
+            plan = self._plans.get((plan_id, metadata.type))
             if plan is None:
-                plan = self._plan(schema_id, spec_for(metadata.type), location)
+                plan = self._plan(plan_id, spec_for(metadata.type), location)
             data = plan.decode(value)
         except DecodeError as error:
             raise error.at(location) from error.__cause__
@@ -257,8 +263,11 @@ def _fetch(registry: SchemaSource, schema_id: int, location: MessageLocation) ->
         return registry.get_schema(schema_id)
     except Exception as error:  # classified below; unknown failures are transient
         status = getattr(error, "http_status_code", None)
-        if status == 404:
+        if status == 404 and getattr(error, "error_code", None) in SCHEMA_NOT_FOUND_CODES:
             raise UnknownSchemaIdError(f"schema registry has no schema {schema_id}") from error
+        if status == 404:
+            reason = f"schema registry URL answers 404 with no schema-not-found code: {error}"
+            raise RegistryAccessError(reason) from error
         if status in (401, 403):
             reason = f"schema registry refused access (HTTP {status}): {error}"
             raise RegistryAccessError(reason) from error

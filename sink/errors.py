@@ -114,4 +114,8 @@ class InvalidValueError(DecodeError):
 
 
 class RegistryAccessError(ConfigError):
-    """The Schema Registry refused the sink's credentials (HTTP 401/403): fix the settings."""
+    """The Schema Registry refuses the sink's requests: its settings need fixing.
+
+    Either the credentials are wrong (HTTP 401/403) or the URL is not a registry API (HTTP 404
+    without the schema-not-found error code).
+    """

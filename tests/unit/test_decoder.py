@@ -375,6 +375,12 @@ def test_same_schema_id_under_two_event_types_gets_two_plans() -> None:
     assert registry.calls == 2
 
 
+def test_unknown_schema_id_in_a_real_registry_answer() -> None:
+    failure = SchemaRegistryError(404, 40403, "Schema 77 not found.")
+    with pytest.raises(UnknownSchemaIdError, match="no schema 1"):
+        Decoder(_Registry(failure)).decode(_value(ENROLLMENT, _enrollment()), _headers(), HERE)
+
+
 def test_unknown_schema_id() -> None:
     with pytest.raises(UnknownSchemaIdError, match="no schema 77") as caught:
         Decoder(_registry()).decode(_value(ENROLLMENT, _enrollment(), 77), _headers(), HERE)
@@ -404,9 +410,12 @@ def test_unreachable_registry_is_transient() -> None:
         Decoder(registry).decode(_value(ENROLLMENT, _enrollment()), _headers(), HERE)
 
 
-@pytest.mark.parametrize("status", [401, 403])
-def test_refused_credentials_are_fatal(status: int) -> None:
-    failure = SchemaRegistryError(status, status * 100, "no")
+@pytest.mark.parametrize(
+    ("status", "code"), [(401, 40101), (403, 40301), (404, -1), (404, None), (404, 40401)]
+)
+def test_refused_credentials_or_wrong_url_are_fatal(status: int, code: int | None) -> None:
+    """A wrong URL must not turn every message into an "unknown schema id" dead letter."""
+    failure = SchemaRegistryError(status, code, "no")
     with pytest.raises(RegistryAccessError) as caught:
         Decoder(_Registry(failure)).decode(_value(ENROLLMENT, _enrollment()), _headers(), HERE)
     assert not caught.value.transient
