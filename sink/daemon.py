@@ -1,0 +1,331 @@
+"""The sink daemon: consume → decode → write (rows + offsets, one transaction) → Kafka commit.
+
+Delivery: the database is the source of truth for positions. Each batch is stored together with
+the next offset of every partition it read (``sink_offset``) in one transaction; on partition
+assignment the consumer seeks to those stored positions. A crash anywhere re-reads at most the
+batch that was not committed, and re-reading is harmless because writes are idempotent by
+``event_id``. Offsets are also committed to Kafka after each batch, only so standard lag tools work.
+
+Failures by kind:
+* poison messages (:attr:`SinkError.poison`) become dead letters in the same transaction;
+* transient failures (:attr:`SinkError.transient`: registry or database unreachable) pause the
+  assigned partitions, back off with jitter and retry the same work, keeping group membership alive;
+  more than ``failure_budget`` consecutive failures exit non-zero;
+* anything else is fatal and propagates.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import signal
+import time
+from collections.abc import Callable, Iterable
+from types import FrameType
+from typing import Any, Protocol, TypeVar
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+
+from sink.batch import Batch, DeadLetter, WriteResult
+from sink.config import Settings
+from sink.decoder import Decoder
+from sink.errors import ConfigError, MessageLocation, SinkError
+from sink.metrics import Metrics
+from sink.retry import Backoff
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Partition = tuple[str, int]
+
+POLL_TIMEOUT_S = 0.2
+# Kafka errors that mean the settings are wrong rather than that the broker is down.
+FATAL_KAFKA_CODES = frozenset(
+    {
+        KafkaError._AUTHENTICATION,
+        KafkaError.SASL_AUTHENTICATION_FAILED,
+        KafkaError.TOPIC_AUTHORIZATION_FAILED,
+        KafkaError.GROUP_AUTHORIZATION_FAILED,
+        KafkaError._SSL,
+        KafkaError._INVALID_ARG,
+    }
+)
+
+
+class Store(Protocol):
+    """The warehouse as the daemon sees it."""
+
+    def write(self, batch: Batch, group_id: str) -> WriteResult:
+        """Store the batch and its positions in one transaction (idempotent)."""
+
+    def positions(self, group_id: str, partitions: Iterable[Partition]) -> dict[Partition, int]:
+        """Stored next offsets of these partitions (absent when never stored)."""
+
+
+class BudgetExhaustedError(SinkError):
+    """Too many consecutive transient failures: exit so that a supervisor restarts the sink."""
+
+
+def consumer_config(settings: Settings) -> dict[str, Any]:
+    """librdkafka settings: ours, then the operator's pass-through options."""
+    return {
+        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        "group.id": settings.group_id,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "enable.partition.eof": True,
+        "partition.assignment.strategy": "cooperative-sticky",
+        **settings.kafka_options,
+    }
+
+
+class Daemon:
+    """One sink process: a consumer-group member that stores every message exactly once."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        decoder: Decoder,
+        store: Store,
+        metrics: Metrics | None = None,
+        *,
+        stop_at_end: bool = False,
+        consumer_factory: Callable[[dict[str, Any]], Consumer] = Consumer,
+    ) -> None:
+        if not settings.topics:
+            raise ConfigError("SINK_TOPICS is empty: name at least one topic (or ^pattern)")
+        self.settings = settings
+        self.decoder = decoder
+        self.store = store
+        self.metrics = metrics or Metrics()
+        self.stop_at_end = stop_at_end
+        self.consumer = consumer_factory(consumer_config(settings))
+        self.backoff = Backoff(settings.failure_budget)
+        self.batch = Batch()
+        self.assigned: set[Partition] = set()
+        self.at_end: set[Partition] = set()
+        self.stopping = False
+        self.heartbeat = time.monotonic()
+        self.batch_started = time.monotonic()
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Consume until stopped (signal, :meth:`stop`, or caught up with ``stop_at_end``)."""
+        self.consumer.subscribe(
+            list(self.settings.resolved_topics()),
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
+        log.info("consuming %s as group %s", ", ".join(self.settings.resolved_topics()),
+                 self.settings.group_id)  # fmt: skip
+        try:
+            while not self.stopping:
+                self._collect()
+                if self._batch_due():
+                    self._flush()
+                if self.stop_at_end and self._caught_up():
+                    log.info("caught up with every assigned partition; stopping")
+                    break
+            self._flush()
+        finally:
+            self.consumer.close()
+            log.info("left the consumer group")
+
+    def stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
+        """Finish the current batch, commit and leave the group (also a signal handler)."""
+        if signum is not None:
+            log.info("received %s: finishing the current batch", signal.Signals(signum).name)
+        self.stopping = True
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+
+    def alive(self) -> bool:
+        return time.monotonic() - self.heartbeat < 60
+
+    def ready(self) -> bool:
+        return bool(self.assigned) and self.backoff.failures == 0
+
+    # --- the loop ----------------------------------------------------------------------------
+
+    def _collect(self) -> None:
+        """Poll once and add what arrived to the batch."""
+        self.heartbeat = time.monotonic()
+        room = self.settings.batch_max_messages - len(self.batch)
+        for message in self.consumer.consume(num_messages=max(room, 1), timeout=POLL_TIMEOUT_S):
+            error = message.error()
+            if error is None:
+                self._retry("decode", functools.partial(self._add, message))
+            elif error.code() == KafkaError._PARTITION_EOF:
+                self.at_end.add((str(message.topic()), int(message.partition() or 0)))
+            else:
+                self._kafka_error(error)
+
+    def _add(self, message: Any) -> None:
+        location = MessageLocation(message.topic(), message.partition(), message.offset())
+        if _key(location) not in self.assigned:
+            return  # revoked while this poll's messages were handled: the next owner reads it
+        self.at_end.discard(_key(location))
+        try:
+            self.batch.events.append(self.decoder.decode_message(message))
+        except SinkError as error:
+            if not error.poison:
+                raise
+            self._dead_letter(error, location, message)
+        self.batch.advance(location)
+
+    def _dead_letter(self, error: SinkError, location: MessageLocation, message: Any) -> None:
+        headers = tuple(message.headers() or ())
+        letter = DeadLetter.from_error(error, location, message.key(), message.value(), headers)
+        self.batch.dead_letters.append(letter)
+        log.warning(
+            "dead letter: %s",
+            error,
+            extra={"topic": location.topic, "partition": location.partition,
+                   "offset": location.offset, "error_class": letter.error_class},
+        )  # fmt: skip
+
+    def _batch_due(self) -> bool:
+        if not self.batch.positions:
+            return False
+        full = len(self.batch) >= self.settings.batch_max_messages
+        old = time.monotonic() - self.batch_started >= self.settings.batch_max_seconds
+        return full or old or (self.stop_at_end and self._caught_up(ignore_batch=True))
+
+    def _flush(self) -> None:
+        """Write the batch (with positions) in one transaction, then commit offsets to Kafka."""
+        if self.batch.positions:
+            started = time.monotonic()
+            result = self._retry(
+                "write", lambda: self.store.write(self.batch, self.settings.group_id)
+            )
+            self.metrics.batch_seconds.observe(time.monotonic() - started)
+            self._count(result)
+            self._commit_to_kafka(self.batch.positions)
+            self.metrics.committed()
+            self._measure_lag()
+            self.batch = Batch()
+        self.batch_started = time.monotonic()
+
+    def _count(self, result: WriteResult) -> None:
+        self.metrics.messages.labels("stored").inc(result.stored)
+        self.metrics.messages.labels("duplicate").inc(result.duplicates)
+        self.metrics.messages.labels("dead_letter").inc(result.dead_letters)
+        for letter in self.batch.dead_letters:
+            self.metrics.dead_letters.labels(letter.error_class).inc()
+        for table, rows in result.rows.items():
+            self.metrics.rows.labels(table).inc(rows)
+
+    def _measure_lag(self) -> None:
+        for (topic, partition), position in self.batch.positions.items():
+            _low, high = self.consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), cached=True
+            )
+            if high >= 0:
+                self.metrics.lag.labels(topic, str(partition)).set(max(high - position, 0))
+
+    def _commit_to_kafka(self, positions: dict[Partition, int]) -> None:
+        offsets = [TopicPartition(t, p, offset) for (t, p), offset in positions.items()]
+        try:
+            self.consumer.commit(offsets=offsets, asynchronous=True)
+        except KafkaException as error:  # the database holds the truth; Kafka's copy may lag
+            log.warning("Kafka offset commit failed (positions are safe in the database): %s",
+                        error)  # fmt: skip
+
+    def _caught_up(self, *, ignore_batch: bool = False) -> bool:
+        done = bool(self.assigned) and self.assigned <= self.at_end
+        return done and (ignore_batch or not self.batch.positions)
+
+    def _kafka_error(self, error: KafkaError) -> None:
+        if error.code() in FATAL_KAFKA_CODES or error.fatal():
+            raise ConfigError(
+                f"Kafka refused the sink: {error.str()}; check the SINK_KAFKA_* settings"
+            )
+        log.warning("Kafka: %s (librdkafka retries by itself)", error.str())
+
+    # --- transient failures --------------------------------------------------------------------
+
+    def _retry(self, stage: str, operation: Callable[[], T], *, in_callback: bool = False) -> T:
+        """Run `operation`; on a transient failure pause, back off and try again.
+
+        Inside a rebalance callback the consumer must not be polled, so there it only sleeps.
+        """
+        while True:
+            try:
+                outcome = operation()
+            except SinkError as error:
+                if not error.transient:
+                    raise
+                self._wait_after_failure(stage, error, in_callback=in_callback)
+                continue
+            if self.backoff.failures:
+                log.info("%s recovered after %d failed attempts", stage, self.backoff.failures)
+                if not in_callback:
+                    self.consumer.resume(self._partitions(self.assigned))
+            self.backoff.succeeded()
+            return outcome
+
+    def _wait_after_failure(self, stage: str, error: SinkError, *, in_callback: bool) -> None:
+        delay = self.backoff.failed()
+        self.metrics.transient_failures.labels(stage).inc()
+        if self.backoff.exhausted:
+            raise BudgetExhaustedError(
+                f"{stage} failed {self.backoff.failures} times in a row (budget "
+                f"SINK_FAILURE_BUDGET={self.backoff.budget}); last error: {error}"
+            ) from error
+        log.warning("%s failed (%s); retry %d in %.1fs", stage, error, self.backoff.failures, delay)
+        if in_callback:
+            time.sleep(delay)
+            return
+        self.consumer.pause(self._partitions(self.assigned))
+        deadline = time.monotonic() + delay
+        while time.monotonic() < deadline and not self.stopping:
+            # Paused partitions return no messages; polling keeps the group membership alive.
+            self.heartbeat = time.monotonic()
+            self.consumer.poll(min(POLL_TIMEOUT_S, max(deadline - time.monotonic(), 0)))
+
+    # --- rebalances ------------------------------------------------------------------------------
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        keys = [(tp.topic, tp.partition) for tp in partitions]
+        stored = self._retry(
+            "positions",
+            lambda: self.store.positions(self.settings.group_id, keys),
+            in_callback=True,
+        )
+        for tp in partitions:
+            tp.offset = stored.get((tp.topic, tp.partition), OFFSET_BEGINNING)
+        consumer.incremental_assign(partitions)
+        self.assigned.update(keys)
+        log.info("assigned %s", ", ".join(f"{t}[{p}]@{stored.get((t, p), 'beginning')}"
+                                           for t, p in keys))  # fmt: skip
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Drop what was collected from revoked partitions: their next owner re-reads it from the
+        stored positions. Writing it here could race that owner; dropping it never loses it."""
+        keys = {(tp.topic, tp.partition) for tp in partitions}
+        self._forget(keys)
+        consumer.incremental_unassign(partitions)
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._on_revoke(consumer, partitions)
+
+    def _forget(self, keys: set[Partition]) -> None:
+        batch = self.batch
+        batch.events = [e for e in batch.events if _key(e.location) not in keys]
+        batch.dead_letters = [d for d in batch.dead_letters if _key(d.location) not in keys]
+        batch.positions = {k: v for k, v in batch.positions.items() if k not in keys}
+        self.assigned -= keys
+        self.at_end -= keys
+
+    @staticmethod
+    def _partitions(keys: Iterable[Partition]) -> list[TopicPartition]:
+        return [TopicPartition(topic, partition) for topic, partition in keys]
+
+
+def _key(location: MessageLocation) -> Partition:
+    return (location.topic, location.partition)
