@@ -8,8 +8,10 @@ sent: no default replaces a falsy value (``False`` stays ``False``, ``0`` stays 
 * datetimes with :meth:`datetime.fromisoformat`, then made UTC (a naive value *is* UTC; any other
   offset is converted);
 * ``UUID`` with :class:`uuid.UUID`;
-* ``CourseKey``, ``UsageKey`` and ``CCXLocator`` with their ``from_string`` (memoised: parsing a
-  key costs about 10 µs and the same keys recur in message after message).
+* ``CourseKey``, ``UsageKey`` and ``CCXLocator`` with their ``from_string``.
+
+Keys and datetimes are memoised (both are immutable): parsing a key costs about 10 µs, and the same
+keys, course start and end dates recur in message after message.
 
 A value that does not parse raises :class:`~sink.errors.InvalidValueError` naming its path, for
 example ``enrollment.course.course_key: invalid CourseKey 'xyz'``.
@@ -34,8 +36,8 @@ from sink.errors import InvalidValueError
 #: Converts one decoded Avro value into its Python value; raises :class:`_BadValue`.
 Converter = Callable[[Any], Any]
 
-#: How many distinct opaque keys of each kind stay parsed in memory.
-KEY_CACHE_SIZE: Final = 16384
+#: How many parsed values (opaque keys of each kind, datetimes) are remembered at most.
+MEMO_SIZE: Final = 16384
 
 
 class _BadValue(Exception):  # noqa: N818 - internal signal, never escapes this module
@@ -68,6 +70,22 @@ def _as_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
+def _memoised(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``parse`` remembering its results (immutable values only); emptied when full."""
+    known: dict[str, Any] = {}
+
+    def parse_memoised(text: str) -> Any:
+        value = known.get(text)
+        if value is None:
+            value = parse(text)
+            if len(known) >= MEMO_SIZE:
+                known.clear()
+            known[text] = value
+        return value
+
+    return parse_memoised
+
+
 def _datetime(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
@@ -84,34 +102,24 @@ def _uuid(text: str) -> UUID:
 
 
 def _key_parser(key_class: Any) -> Converter:
-    """A memoised ``key_class.from_string`` raising :class:`_BadValue` on invalid text.
-
-    Keys are immutable, so parsed ones are shared; the memo is emptied when it is full.
-    """
-    known: dict[str, Any] = {}
+    """``key_class.from_string`` raising :class:`_BadValue` on invalid text."""
     name = key_class.__name__
 
     def parse_key(text: str) -> Any:
-        key = known.get(text)
-        if key is None:
-            try:
-                key = key_class.from_string(text)
-            except InvalidKeyError:
-                raise _BadValue(f"invalid {name} {text!r}") from None
-            if len(known) >= KEY_CACHE_SIZE:
-                known.clear()
-            known[text] = key
-        return key
+        try:
+            return key_class.from_string(text)
+        except InvalidKeyError:
+            raise _BadValue(f"invalid {name} {text!r}") from None
 
     return parse_key
 
 
 _LEAF_CONVERTERS: Final[dict[Any, Converter]] = {
-    datetime: _datetime,
+    datetime: _memoised(_datetime),
     UUID: _uuid,
-    CourseKey: _key_parser(CourseKey),
-    UsageKey: _key_parser(UsageKey),
-    CCXLocator: _key_parser(CCXLocator),
+    CourseKey: _memoised(_key_parser(CourseKey)),
+    UsageKey: _memoised(_key_parser(UsageKey)),
+    CCXLocator: _memoised(_key_parser(CCXLocator)),
 }
 
 _PLAIN_TYPES: Final = frozenset({str, int, bool, float, bytes})
