@@ -405,7 +405,7 @@ def test_registry_failures_are_transient(failure: Exception) -> None:
 
 
 def test_unreachable_registry_is_transient() -> None:
-    registry = SchemaRegistryClient({"url": "http://127.0.0.1:9", "timeout": 2})
+    registry = SchemaRegistryClient({"url": "http://127.0.0.1:9", "timeout": 2, "max.retries": 0})
     with pytest.raises(RegistryUnavailableError):
         Decoder(registry).decode(_value(ENROLLMENT, _enrollment()), _headers(), HERE)
 
@@ -728,7 +728,7 @@ def _decode_or_sink_error(decoder: Decoder, value: bytes | None, headers: Any) -
     assert location == HERE
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(data=st.data())
 def test_fuzz_mutated_messages_raise_only_decode_errors(
     data: st.DataObject, valid_messages: list[producer.Message], fuzz_decoders: list[Decoder]
@@ -738,7 +738,7 @@ def test_fuzz_mutated_messages_raise_only_decode_errors(
         _decode_or_sink_error(decoder, value, headers)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(
     value=st.binary(max_size=200) | st.binary(max_size=200).map(lambda b: b"\x00" + b),
     event_type=st.sampled_from(catalog.event_types()),
@@ -750,7 +750,7 @@ def test_fuzz_random_bytes_raise_only_decode_errors(
         _decode_or_sink_error(decoder, value, producer.headers(event_type))
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(
     headers=st.lists(
         st.tuples(
@@ -810,7 +810,7 @@ class _RecordingRegistry(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def recording_registry() -> Iterator[str]:
     server = http.server.HTTPServer(("127.0.0.1", 0), _RecordingRegistry)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     _RecordingRegistry.authorizations.clear()
     yield f"http://127.0.0.1:{server.server_port}"
