@@ -8,8 +8,12 @@ BIN := $(VENV)/bin
 PYTHON ?= $(shell for p in $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python) python3.12 \
 	$(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python) python3.13 python3; do \
 	$$p -c "" >/dev/null 2>&1 && { command -v $$p; break; }; done)
+# openedx-events 10.5.0 (the newest release for Python 3.11) is a second test producer, in its own venv.
+OE10_VENV := .venv-oe10
+PYTHON311 ?= $(shell for p in $(wildcard $(HOME)/.pyenv/versions/3.11*/bin/python) python3.11; do \
+	$$p -c "import ensurepip, venv" >/dev/null 2>&1 && { command -v $$p; break; }; done)
 
-.PHONY: help venv services services-down run test unit integration lint format clean
+.PHONY: help venv venv-oe10 services services-down run test unit integration lint format clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -22,6 +26,16 @@ $(BIN)/sink: pyproject.toml
 
 venv: $(BIN)/sink ## create .venv and install the sink with its dev tools
 
+$(OE10_VENV)/.installed: pyproject.toml
+	@test -n "$(PYTHON311)" || { echo "Python 3.11 not found: install it or set PYTHON311=/path/to/python3.11" >&2; exit 1; }
+	rm -rf $(OE10_VENV)
+	$(PYTHON311) -m venv $(OE10_VENV)
+	$(OE10_VENV)/bin/pip install -q --upgrade pip
+	$(OE10_VENV)/bin/pip install -q "openedx-events==10.5.0" hypothesis "confluent-kafka[avro,schemaregistry]" edx-ccx-keys -e .
+	@touch $@
+
+venv-oe10: $(OE10_VENV)/.installed ## create .venv-oe10: Python 3.11 with openedx-events 10.5.0 (test producer)
+
 services: ## start Kafka, the Schema Registry and PostgreSQL on loopback (downloads once)
 	scripts/services up
 
@@ -31,13 +45,13 @@ services-down: ## stop the local services
 run: venv services ## run the sink daemon against the local services
 	eval "$$(scripts/services env)" && $(BIN)/sink run
 
-test: venv services lint ## install, start the services, lint, run every test
+test: venv venv-oe10 services lint ## install, start the services, lint, run every test
 	$(BIN)/pytest
 
 unit: venv ## fast unit tests only (no services)
 	$(BIN)/pytest tests/unit
 
-integration: venv services ## integration tests against the real local services
+integration: venv venv-oe10 services ## integration tests against the real local services
 	$(BIN)/pytest tests/integration
 
 lint: venv ## ruff, formatting and mypy --strict
@@ -50,4 +64,4 @@ format: venv ## apply ruff's fixes and formatting
 	$(BIN)/ruff format sink tests scripts/services
 
 clean: services-down ## stop services, remove the venv and every download
-	rm -rf $(VENV) .services .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(OE10_VENV) .services .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -379,12 +379,13 @@ def _comparable_leaf(value: Any) -> Any:
 def assert_same(original: Any, decoded: Any) -> None:
     """Assert an upstream object and a decoded one carry the same values, field by field."""
     expected, actual = comparable(original), comparable(decoded)
-    assert actual == expected, _first_difference(expected, actual)
+    assert actual == expected, first_difference(expected, actual)
 
 
-def _first_difference(expected: Any, actual: Any, path: str = "") -> str:
+def first_difference(expected: Any, actual: Any, path: str = "") -> str:
+    """Where two plain structures (see :func:`comparable`) first differ, for assertion messages."""
     if isinstance(expected, dict) and isinstance(actual, dict) and expected.keys() == actual.keys():
         for key in expected:
             if expected[key] != actual[key]:
-                return _first_difference(expected[key], actual[key], f"{path}.{key}")
+                return first_difference(expected[key], actual[key], f"{path}.{key}")
     return f"{path or '<root>'}: expected {expected!r}, decoded {actual!r}"

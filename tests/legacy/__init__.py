@@ -1,0 +1,1 @@
+"""Test producers that run in a virtualenv of their own (older openedx-events releases)."""
