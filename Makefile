@@ -16,7 +16,7 @@ PYTHON311 ?= $(shell for p in $(wildcard $(HOME)/.pyenv/versions/3.11*/bin/pytho
 .PHONY: help venv venv-oe10 services services-down run test unit integration lint format clean
 
 help: ## list the commands
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(BIN)/sink: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
