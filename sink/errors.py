@@ -119,3 +119,32 @@ class RegistryAccessError(ConfigError):
     Either the credentials are wrong (HTTP 401/403) or the URL is not a registry API (HTTP 404
     without the schema-not-found error code).
     """
+
+
+class DatabaseUnavailableError(ServiceUnavailableError):
+    """The warehouse database cannot be reached, or aborted the transaction for reasons of its own.
+
+    Connection refused or lost, server shutting down, deadlock, serialization failure: the
+    transaction was rolled back, and writing the same batch again later may succeed.
+    """
+
+
+class SchemaOutOfDateError(ConfigError):
+    """The database schema is not at the revision this sink needs: run ``sink migrate``."""
+
+
+class UnstorableValueError(SinkError):
+    """A value of the event cannot be stored by the warehouse database (e.g. a NUL character).
+
+    Raised by the writer's own checks before the database would refuse the row; the event is
+    dead-lettered like a row the database rejected.
+    """
+
+    poison = True
+
+
+class WarehouseError(SinkError):
+    """The warehouse database refused the sink for a reason retrying will not fix.
+
+    Bad credentials, a missing database, a permission denied: the message says which.
+    """

@@ -1,0 +1,136 @@
+"""What a database error means for the batch being written.
+
+Every error met while writing is sorted into one :class:`Failure`:
+
+* ``TRANSIENT``: the database is unreachable or gave up on the transaction for reasons of its own
+  (connection refused or lost, shutdown, deadlock, serialization failure, lock timeout, too many
+  connections, a busy SQLite file). The batch is retried as a whole later.
+* ``REJECTED``: the database refuses a value of some row (a NUL character, a number out of range,
+  an index entry too large, a violated constraint). The writer finds the events responsible and
+  dead-letters them.
+* ``SCHEMA``: a table or column is missing: the schema is not what this sink needs.
+* ``OTHER``: anything else (bad credentials, a bug): fatal.
+
+PostgreSQL errors are sorted by SQLSTATE, SQLite errors by result code; the rest by the PEP 249
+exception class names, which every driver shares.
+"""
+
+from __future__ import annotations
+
+import enum
+import sqlite3
+from typing import Final
+
+import psycopg
+import sqlalchemy as sa
+
+
+class Failure(enum.Enum):
+    """The kind of a write failure (see the module docstring)."""
+
+    TRANSIENT = "transient"
+    REJECTED = "rejected"
+    SCHEMA = "schema"
+    OTHER = "other"
+
+
+#: SQLSTATE prefixes (classes, or whole codes) of PostgreSQL errors, by kind; longest match wins.
+POSTGRES_SQLSTATES: Final[dict[str, Failure]] = {
+    "08": Failure.TRANSIENT,  # connection exception
+    "40": Failure.TRANSIENT,  # transaction rollback: serialization failure, deadlock
+    "53": Failure.TRANSIENT,  # insufficient resources: too many connections, disk full
+    "57P": Failure.TRANSIENT,  # admin/crash shutdown, cannot connect now
+    "57014": Failure.TRANSIENT,  # query canceled (statement timeout)
+    "55P03": Failure.TRANSIENT,  # lock not available
+    "22": Failure.REJECTED,  # data exception: NUL, out of range, invalid JSON...
+    "23": Failure.REJECTED,  # integrity constraint violation
+    "54": Failure.REJECTED,  # program limit exceeded: index row too large
+    "42P01": Failure.SCHEMA,  # undefined table
+    "42703": Failure.SCHEMA,  # undefined column
+    "42704": Failure.SCHEMA,  # undefined object (type)
+}
+
+#: Primary SQLite result codes by kind.
+SQLITE_CODES: Final[dict[int, Failure]] = {
+    sqlite3.SQLITE_BUSY: Failure.TRANSIENT,
+    sqlite3.SQLITE_LOCKED: Failure.TRANSIENT,
+    sqlite3.SQLITE_NOMEM: Failure.TRANSIENT,
+    sqlite3.SQLITE_IOERR: Failure.TRANSIENT,
+    sqlite3.SQLITE_FULL: Failure.TRANSIENT,
+    sqlite3.SQLITE_CANTOPEN: Failure.TRANSIENT,
+    sqlite3.SQLITE_PROTOCOL: Failure.TRANSIENT,
+    sqlite3.SQLITE_TOOBIG: Failure.REJECTED,
+    sqlite3.SQLITE_CONSTRAINT: Failure.REJECTED,
+    sqlite3.SQLITE_MISMATCH: Failure.REJECTED,
+    sqlite3.SQLITE_RANGE: Failure.REJECTED,
+}
+
+#: SQLite messages of a missing table or column (result code SQLITE_ERROR).
+SQLITE_SCHEMA_MESSAGES: Final = ("no such table", "no such column", "has no column named")
+
+#: PEP 249 exception class names by kind, most specific first.
+DBAPI_CLASSES: Final[tuple[tuple[str, Failure], ...]] = (
+    ("DataError", Failure.REJECTED),
+    ("IntegrityError", Failure.REJECTED),
+    ("OperationalError", Failure.TRANSIENT),
+    ("InterfaceError", Failure.TRANSIENT),
+)
+
+#: Python errors raised while a driver encodes a value (lone surrogates, huge integers).
+ENCODING_ERRORS: Final = (UnicodeEncodeError, OverflowError)
+
+
+def root_cause(error: BaseException) -> BaseException:
+    """The driver's own exception inside a SQLAlchemy wrapper (the error itself otherwise)."""
+    if isinstance(error, sa.exc.StatementError) and error.orig is not None:
+        return error.orig
+    return error
+
+
+def classify(error: BaseException) -> Failure:
+    """The kind of a write failure, for any supported driver."""
+    if isinstance(error, sa.exc.DisconnectionError | sa.exc.TimeoutError):
+        return Failure.TRANSIENT
+    if isinstance(error, sa.exc.DBAPIError) and error.connection_invalidated:
+        return Failure.TRANSIENT
+    root = root_cause(error)
+    if isinstance(root, ENCODING_ERRORS):
+        return Failure.REJECTED
+    if isinstance(root, psycopg.Error) and root.sqlstate:
+        return postgres_failure(root.sqlstate)
+    if isinstance(root, sqlite3.Error) and (sqlite := sqlite_failure(root)) is not None:
+        return sqlite
+    return dbapi_failure(root)
+
+
+def postgres_failure(sqlstate: str) -> Failure:
+    """The kind of a PostgreSQL error by its SQLSTATE."""
+    for length in (5, 3, 2):
+        if (kind := POSTGRES_SQLSTATES.get(sqlstate[:length])) is not None:
+            return kind
+    return Failure.OTHER
+
+
+def sqlite_failure(error: sqlite3.Error) -> Failure | None:
+    """The kind of an SQLite error by its result code; None when the code says nothing."""
+    if any(message in str(error) for message in SQLITE_SCHEMA_MESSAGES):
+        return Failure.SCHEMA
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is None:
+        return None
+    return SQLITE_CODES.get(code & 0xFF)
+
+
+def dbapi_failure(error: BaseException) -> Failure:
+    """The kind of a driver error by its PEP 249 class."""
+    names = {cls.__name__ for cls in type(error).__mro__}
+    for name, kind in DBAPI_CLASSES:
+        if name in names:
+            return kind
+    return Failure.OTHER
+
+
+def describe(error: BaseException) -> tuple[str, str]:
+    """``(error class, message)`` of the driver error inside ``error``, for a dead letter."""
+    root = root_cause(error)
+    return type(root).__name__, " ".join(str(root).split()) or type(root).__name__

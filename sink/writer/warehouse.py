@@ -1,0 +1,254 @@
+"""The warehouse writer: one batch, one transaction, idempotent, on any supported database.
+
+:meth:`Warehouse.write` stores a :class:`~sink.batch.Batch` — parent rows, child rows, dead letters
+and the consumer positions — in **one transaction**:
+
+1. Events with the same ``event_id`` as an earlier event of the batch are left out (the first
+   wins); every event becomes its rows (:mod:`sink.writer.rows`, PII policy applied), and events
+   the database is known to refuse (:meth:`Dialect.unstorable`) become dead letters.
+2. The dialect's fast path stores the rows, skipping events already stored (first write wins)
+   together with their child rows; then dead letters (idempotent by message location) and
+   positions (upserted) follow, and the transaction commits.
+3. If the database rejects a value (:attr:`Failure.REJECTED`), the transaction is rolled back and
+   the events responsible are found by bisection: halves of the failing set are stored in
+   transactions that are always rolled back, down to single events. Those become dead letters with
+   the database's error class and message, and step 2 runs again without them. With *k* bad
+   events among *n*, that costs about 2·k·log₂ n probes.
+
+Failures other than rejected values leave nothing behind (the transaction is rolled back) and are
+raised as: :class:`~sink.errors.DatabaseUnavailableError` (transient: the daemon retries the same
+batch; the connection pool is discarded so the next attempt reconnects),
+:class:`~sink.errors.SchemaOutOfDateError` (a table or column is missing), or
+:class:`~sink.errors.WarehouseError` (anything else: fatal). The batch is never modified.
+
+The result counts add up: ``stored + duplicates + dead_letters == len(batch)``, where
+``duplicates`` are events already stored (or repeated within the batch) and ``dead_letters`` the
+batch's own dead letters plus the events whose rows could not be stored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Final
+
+import sqlalchemy as sa
+
+from sink.batch import Batch, DeadLetter, WriteResult
+from sink.config import PiiPolicy, Settings
+from sink.decoder import DecodedEvent
+from sink.errors import (
+    DatabaseUnavailableError,
+    MessageLocation,
+    SchemaOutOfDateError,
+    SinkError,
+    UnstorableValueError,
+    WarehouseError,
+)
+from sink.pii import Pii
+from sink.writer import bookkeeping
+from sink.writer.dialect import Dialect, Inserted
+from sink.writer.dialects import dialect_for
+from sink.writer.failures import Failure, describe
+from sink.writer.rows import EventRows, RowBuilder, by_table, first_occurrences
+
+log = logging.getLogger(__name__)
+
+Partition = tuple[str, int]
+
+#: Rounds of "write, find the rejected events" before a rejection is taken as fatal.
+MAX_ROUNDS: Final = 3
+
+
+class _EventsRejectedError(Exception):
+    """Internal: the fast path failed on a rejected value (``error``)."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class Warehouse:
+    """The sink's store: writes batches and reads positions (the daemon's ``Store``).
+
+    Args:
+        url: SQLAlchemy URL: ``postgresql://…`` (psycopg 3 is used), ``sqlite:///sink.db``,
+            ``duckdb:///sink.duckdb``.
+        pii: The PII policy, by name or as a :class:`~sink.pii.Pii`.
+        pii_key: HMAC key of the ``hash`` policy (when ``pii`` is a name).
+
+    Raises:
+        ConfigError: Unsupported database, or ``hash`` without a key.
+    """
+
+    def __init__(
+        self, url: str, pii: Pii | PiiPolicy = "drop", pii_key: bytes | None = None
+    ) -> None:
+        self.dialect: Dialect = dialect_for(url)
+        self.engine: sa.Engine = self.dialect.create_engine(sa.make_url(url))
+        self.pii = pii if isinstance(pii, Pii) else Pii(pii, pii_key)
+        self._rows = RowBuilder(self.pii)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Warehouse:
+        """The warehouse of ``SINK_DATABASE_URL`` with the settings' PII policy."""
+        return cls(settings.database_url.value, Pii.from_settings(settings))
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    # --- the Store protocol ----------------------------------------------------------------------
+
+    def write(self, batch: Batch, group_id: str) -> WriteResult:
+        """Store the batch and its positions in one transaction (idempotent)."""
+        with self._translated_errors():
+            return self._write(batch, group_id)
+
+    def positions(self, group_id: str, partitions: Iterable[Partition]) -> dict[Partition, int]:
+        """Stored next offsets of these partitions (absent when never stored)."""
+        with self._translated_errors(), self.engine.connect() as connection:
+            return bookkeeping.read_positions(connection, group_id, partitions)
+
+    # --- writing ---------------------------------------------------------------------------------
+
+    def _write(self, batch: Batch, group_id: str) -> WriteResult:
+        ingested_at = datetime.now(UTC)
+        events, _repeated = first_occurrences(batch.events)
+        prepared, rejected = self._prepare(events, ingested_at)
+        for _round in range(MAX_ROUNDS):
+            letters = [*batch.dead_letters, *rejected]
+            try:
+                inserted = self._commit(prepared, letters, batch.positions, group_id)
+            except _EventsRejectedError as rejection:
+                culprits = self._find_rejected(prepared, rejection.error)
+                if not culprits:
+                    raise rejection.error from None
+                rejected += [_letter(prepared[index].event, error) for index, error in culprits]
+                dropped = {index for index, _error in culprits}
+                prepared = [rows for index, rows in enumerate(prepared) if index not in dropped]
+                continue
+            return _result(batch, inserted, len(rejected))
+        raise WarehouseError(
+            f"the database kept rejecting rows after {MAX_ROUNDS} rounds of dead-lettering"
+        )
+
+    def _prepare(
+        self, events: Sequence[DecodedEvent], ingested_at: datetime
+    ) -> tuple[list[EventRows], list[DeadLetter]]:
+        """The rows of each event, and dead letters for those the database cannot store."""
+        prepared: list[EventRows] = []
+        rejected: list[DeadLetter] = []
+        for event in events:
+            rows = self._rows.build(event, ingested_at)
+            if (reason := self.dialect.unstorable(rows)) is None:
+                prepared.append(rows)
+            else:
+                rejected.append(
+                    bookkeeping.rejected_event(event, UnstorableValueError.__name__, reason)
+                )
+        return prepared, rejected
+
+    def _commit(
+        self,
+        prepared: Sequence[EventRows],
+        letters: list[DeadLetter],
+        positions: dict[Partition, int],
+        group_id: str,
+    ) -> Inserted:
+        """Rows, dead letters and positions in one transaction."""
+        with self.engine.begin() as connection:
+            try:
+                inserted = self.dialect.store_events(connection, by_table(prepared))
+            except self.dialect.errors as error:
+                if self.dialect.classify(error) is Failure.REJECTED:
+                    raise _EventsRejectedError(error) from error
+                raise
+            letters = sorted(letters, key=lambda letter: _location_key(letter.location))
+            bookkeeping.store_dead_letters(connection, letters, self.dialect.insert)
+            bookkeeping.store_positions(connection, group_id, positions, self.dialect.insert)
+        return inserted
+
+    # --- finding rejected events -----------------------------------------------------------------
+
+    def _find_rejected(
+        self, prepared: Sequence[EventRows], error: BaseException
+    ) -> list[tuple[int, BaseException]]:
+        """Indexes of the events whose rows the database rejects, with its error for each."""
+        found: list[tuple[int, BaseException]] = []
+        pending: list[tuple[list[int], BaseException]] = [(list(range(len(prepared))), error)]
+        with self.engine.connect() as connection:
+            while pending:
+                indexes, failure = pending.pop()
+                if len(indexes) == 1:
+                    found.append((indexes[0], failure))
+                    continue
+                middle = len(indexes) // 2
+                for half in (indexes[:middle], indexes[middle:]):
+                    events = [prepared[index] for index in half]
+                    if (half_failure := self._probe(connection, events)) is not None:
+                        pending.append((half, half_failure))
+        log.warning("the database rejected %d events of the batch: dead-lettered", len(found))
+        return sorted(found, key=lambda pair: pair[0])
+
+    def _probe(
+        self, connection: sa.Connection, events: Sequence[EventRows]
+    ) -> BaseException | None:
+        """Store ``events`` in a transaction that is rolled back; the rejection, if any."""
+        transaction = connection.begin()
+        try:
+            self.dialect.store_events(connection, by_table(events))
+        except self.dialect.errors as error:
+            if self.dialect.classify(error) is Failure.REJECTED:
+                return error
+            raise
+        finally:
+            transaction.rollback()
+        return None
+
+    # --- errors ----------------------------------------------------------------------------------
+
+    @contextmanager
+    def _translated_errors(self) -> Iterator[None]:
+        """Raise database errors as the sink's errors (see the module docstring)."""
+        try:
+            yield
+        except SinkError:
+            raise
+        except self.dialect.errors as error:
+            raise self._translated(error) from error
+
+    def _translated(self, error: BaseException) -> SinkError:
+        kind = self.dialect.classify(error)
+        error_class, message = describe(error)
+        if kind is Failure.TRANSIENT:
+            self.engine.dispose()
+            return DatabaseUnavailableError(
+                f"the warehouse database is unavailable ({error_class}: {message})"
+            )
+        if kind is Failure.SCHEMA:
+            return SchemaOutOfDateError(
+                f"the warehouse schema is not what this sink needs ({message}): run `sink migrate`"
+            )
+        return WarehouseError(f"the warehouse database refused the write: {error_class}: {message}")
+
+
+def _location_key(location: MessageLocation) -> tuple[str, int, int]:
+    return (location.topic, location.partition, location.offset)
+
+
+def _letter(event: DecodedEvent, error: BaseException) -> DeadLetter:
+    error_class, message = describe(error)
+    return bookkeeping.rejected_event(event, error_class, message)
+
+
+def _result(batch: Batch, inserted: Inserted, rejected: int) -> WriteResult:
+    """The counts of the module docstring; ``rejected``: events dead-lettered by the writer."""
+    return WriteResult(
+        stored=inserted.events,
+        duplicates=len(batch.events) - inserted.events - rejected,
+        dead_letters=len(batch.dead_letters) + rejected,
+        rows=inserted.rows,
+    )
