@@ -63,6 +63,11 @@ SQLITE_CODES: Final[dict[int, Failure]] = {
     sqlite3.SQLITE_CONSTRAINT: Failure.REJECTED,
     sqlite3.SQLITE_MISMATCH: Failure.REJECTED,
     sqlite3.SQLITE_RANGE: Failure.REJECTED,
+    sqlite3.SQLITE_READONLY: Failure.OTHER,
+    sqlite3.SQLITE_CORRUPT: Failure.OTHER,
+    sqlite3.SQLITE_NOTADB: Failure.OTHER,
+    sqlite3.SQLITE_PERM: Failure.OTHER,
+    sqlite3.SQLITE_AUTH: Failure.OTHER,
 }
 
 #: SQLite messages of a missing table or column (result code SQLITE_ERROR).
