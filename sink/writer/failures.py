@@ -81,6 +81,9 @@ DBAPI_CLASSES: Final[tuple[tuple[str, Failure], ...]] = (
     ("InterfaceError", Failure.TRANSIENT),
 )
 
+#: Longest error message kept (dead letters, logs).
+MAX_MESSAGE: Final = 1000
+
 #: Python errors raised while a driver encodes a value (lone surrogates, huge integers).
 ENCODING_ERRORS: Final = (UnicodeEncodeError, OverflowError)
 
@@ -136,6 +139,17 @@ def dbapi_failure(error: BaseException) -> Failure:
 
 
 def describe(error: BaseException) -> tuple[str, str]:
-    """``(error class, message)`` of the driver error inside ``error``, for a dead letter."""
+    """``(error class, message)`` of the driver error inside ``error``, for a dead letter or log.
+
+    PostgreSQL gives only its primary message: the detail of some errors quotes the whole failing
+    row ("Failing row contains …"), personal values included. Messages are cut at
+    :data:`MAX_MESSAGE` characters.
+    """
     root = root_cause(error)
-    return type(root).__name__, " ".join(str(root).split()) or type(root).__name__
+    message = str(root)
+    if isinstance(root, psycopg.Error) and root.diag.message_primary:
+        message = root.diag.message_primary
+    message = " ".join(message.split()) or type(root).__name__
+    if len(message) > MAX_MESSAGE:
+        message = message[: MAX_MESSAGE - 1] + "…"
+    return type(root).__name__, message

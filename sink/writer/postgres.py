@@ -17,9 +17,11 @@ inserted in ``event_id`` order, so two writers lock shared ids in the same order
 checked at the end of the statement, when the parents are there.
 
 Staging tables are ``TEMP … ON COMMIT DELETE ROWS``, created once per connection (``IF NOT
-EXISTS``, since a rolled-back transaction takes its new tables with it). Their columns carry no
-constraints, and integer columns are ``bigint`` there: binary ``COPY`` would silently truncate an
-8-byte value into an ``integer`` column, while the ``INSERT`` casts with a range check.
+EXISTS``, since a rolled-back transaction takes its new tables with it), and named after their
+table and a digest of its columns (a connection that outlives a migration gets new ones). Their
+columns carry no constraints, and integer columns are ``bigint`` there: binary ``COPY`` would
+silently truncate an 8-byte value into an ``integer`` column, while the ``INSERT`` casts with a
+range check.
 
 Before any of this, :meth:`PostgresDialect.unstorable` rejects events holding a NUL character
 (text and JSON cannot store one) without a round trip.
@@ -28,7 +30,8 @@ Before any of this, :meth:`PostgresDialect.unstorable` rejects events holding a 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Final
 
 import attrs
@@ -73,9 +76,9 @@ class _Stage:
 @functools.cache
 def _stage(table: str) -> _Stage:
     """The staging table of ``table`` (built once per table)."""
-    name = naming.constraint_name("stage", table)
     columns = tuple(tables.columns_of(table))
     types = tuple(STAGE_TYPES[column.type] for column in tables.columns_of(table).values())
+    name = naming.constraint_name("stage", table, _digest(columns, types))
     definitions = sql.SQL(", ").join(
         sql.SQL("{} {}").format(sql.Identifier(column), sql.SQL(kind))
         for column, kind in zip(columns, types, strict=True)
@@ -87,6 +90,13 @@ def _stage(table: str) -> _Stage:
         sql.Identifier(name), _column_list(columns)
     )
     return _Stage(table, name, columns, create, copy, types)
+
+
+def _digest(columns: Sequence[str], types: Sequence[str]) -> str:
+    """8 hex digits naming a staging table's columns: a connection that outlives a migration
+    creates a new staging table instead of copying into one of the old shape."""
+    text = ",".join(f"{column} {kind}" for column, kind in zip(columns, types, strict=True))
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 def _column_list(columns: Sequence[str]) -> sql.Composed:
@@ -140,11 +150,28 @@ def has_nul(value: Any) -> bool:
     return False
 
 
-def _nul_column(row: dict[str, Any]) -> str | None:
-    for column, value in row.items():
-        if has_nul(value):
-            return column
-    return None
+#: Finds the first column of a row that holds a NUL character (None if none does).
+NulCheck = Callable[[dict[str, Any]], str | None]
+
+
+@functools.cache
+def _nul_check(table: str) -> NulCheck:
+    """The NUL check of ``table``'s rows: only its text and JSON columns can hold one."""
+    columns = tables.columns_of(table)
+    texts = tuple(name for name, column in columns.items() if column.type is LogicalType.TEXT)
+    documents = tuple(name for name, column in columns.items() if column.type is LogicalType.JSON)
+
+    def check(row: dict[str, Any]) -> str | None:
+        for name in texts:
+            value = row[name]
+            if value is not None and "\x00" in value:
+                return name
+        for name in documents:
+            if has_nul(row[name]):
+                return name
+        return None
+
+    return check
 
 
 class PostgresDialect(Dialect):
@@ -163,11 +190,12 @@ class PostgresDialect(Dialect):
         )
 
     def unstorable(self, rows: EventRows) -> str | None:
-        if (column := _nul_column(rows.row)) is not None:
+        if (column := _nul_check(rows.table)(rows.row)) is not None:
             return f"column {column} holds a NUL character, which PostgreSQL cannot store"
         for child, child_rows in rows.children.items():
+            check = _nul_check(child)
             for row in child_rows:
-                if (column := _nul_column(row)) is not None:
+                if (column := check(row)) is not None:
                     return f"{child}.{column} holds a NUL character, which PostgreSQL cannot store"
         return None
 

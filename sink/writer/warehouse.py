@@ -190,7 +190,8 @@ class Warehouse:
                     events = [prepared[index] for index in half]
                     if (half_failure := self._probe(connection, events)) is not None:
                         pending.append((half, half_failure))
-        log.warning("the database rejected %d events of the batch: dead-lettered", len(found))
+        for index, failure in found:
+            _log_rejection(prepared[index].event, failure)
         return sorted(found, key=lambda pair: pair[0])
 
     def _probe(
@@ -237,6 +238,19 @@ class Warehouse:
 
 def _location_key(location: MessageLocation) -> tuple[str, int, int]:
     return (location.topic, location.partition, location.offset)
+
+
+def _log_rejection(event: DecodedEvent, error: BaseException) -> None:
+    error_class, message = describe(error)
+    location = event.location
+    log.warning(
+        "dead letter: the database rejected the rows of %s: %s: %s",
+        event.event_type,
+        error_class,
+        message,
+        extra={"topic": location.topic, "partition": location.partition,
+               "offset": location.offset, "ce_id": event.event_id, "error_class": error_class},
+    )  # fmt: skip
 
 
 def _letter(event: DecodedEvent, error: BaseException) -> DeadLetter:

@@ -29,6 +29,8 @@ import psycopg
 import psycopg.errors
 import pytest
 import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
 from opaque_keys.edx.keys import CourseKey
 
 from sink import catalog, events, flatten, pii, tables
@@ -45,6 +47,7 @@ from sink.writer.bookkeeping import decode_headers
 from sink.writer.dialects import dialect_for
 from sink.writer.failures import Failure
 from sink.writer.postgres import PostgresDialect
+from sink.writer.sqlite import sqlite_datetime
 from tests.producer import samples
 from tests.unit.test_flatten import payloads
 
@@ -754,3 +757,11 @@ def test_unsupported_databases_are_config_errors() -> None:
     with pytest.raises(ConfigError, match="psycopg"):
         dialect_for("postgresql+asyncpg://u:secret@host/db")
     assert isinstance(dialect_for("postgresql://u:p@host/db"), PostgresDialect)
+
+
+@given(st.datetimes(timezones=st.just(UTC)) | st.datetimes())
+def test_sqlite_datetimes_are_stored_as_sqlalchemy_stores_them(value: datetime) -> None:
+    dialect = sa.create_engine("sqlite://").dialect
+    process = sa.DateTime(timezone=True).dialect_impl(dialect).bind_processor(dialect)
+    assert process is not None
+    assert sqlite_datetime(value) == process(value)
