@@ -8,10 +8,14 @@ from pathlib import Path
 
 import click
 
-from sink import __version__, catalog, flatten
+from sink import __version__, catalog, flatten, schema_check
 from sink.avro_schema import canonical_schema
-from sink.config import load_settings
-from sink.errors import SinkError, UnknownEventTypeError
+from sink.config import Settings, load_settings, mask_url
+from sink.daemon import run_daemon
+from sink.errors import ConfigError, SinkError, UnknownEventTypeError
+from sink.forget import forget_user
+from sink.logs import configure_logging
+from sink.writer import Warehouse
 
 
 @click.group()
@@ -20,13 +24,63 @@ def cli() -> None:
     """openedx-event-sink: Open edX event-bus topics into a SQL warehouse."""
 
 
+CONFIG_OPTION = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="TOML file of settings (environment variables SINK_* override it).",
+)
+
+
+def _settings(config_file: Path | None) -> Settings:
+    settings = load_settings(config_file)
+    configure_logging(settings.log_format, settings.log_level)
+    return settings
+
+
 @cli.command()
-def run() -> None:
-    """Run the sink daemon (consume, decode, write). Not built yet."""
-    raise click.ClickException(
-        "`sink run` is not built yet: the consumer daemon is tracked in the project's issues. "
-        "Today the package provides the local service harness and its tests."
-    )
+@CONFIG_OPTION
+@click.option(
+    "--stop-at-end",
+    is_flag=True,
+    help="Exit once every assigned partition is caught up (batch or backfill mode).",
+)
+def run(config_file: Path | None, stop_at_end: bool) -> None:
+    """Run the sink: consume the topics, decode, write to the warehouse exactly once."""
+    run_daemon(_settings(config_file), stop_at_end=stop_at_end)
+
+
+@cli.command()
+@CONFIG_OPTION
+def migrate(config_file: Path | None) -> None:
+    """Create or upgrade the warehouse tables to this version (safe with several replicas)."""
+    settings = _settings(config_file)
+    revision = schema_check.migrate(settings.database_url.value)
+    click.echo(f"warehouse {mask_url(settings.database_url.value)} is at revision {revision}")
+
+
+@cli.command("forget-user")
+@CONFIG_OPTION
+@click.argument("user_id", type=int)
+@click.option(
+    "--also",
+    multiple=True,
+    help="Another identifier of the user to erase (old username, anonymous id); repeatable.",
+)
+def forget_user_command(config_file: Path | None, user_id: int, also: tuple[str, ...]) -> None:
+    """Erase every personal value of USER_ID across all tables, in one transaction."""
+    settings = _settings(config_file)
+    warehouse = Warehouse.from_settings(settings)
+    try:
+        schema_check.ensure_at_head(warehouse.engine)
+        key = settings.pii_hash_key.value.encode() if settings.pii_hash_key else None
+        changed = forget_user(warehouse.engine, user_id, also=also, pii_key=key)
+    finally:
+        warehouse.close()
+    if not changed:
+        click.echo(f"no personal value of user {user_id} was stored")
+    for table, rows in changed.items():
+        click.echo(f"{table}: {rows} row(s) redacted")
 
 
 @cli.command()
@@ -77,12 +131,7 @@ def schemas(event_type: str | None) -> None:
 
 
 @cli.command("config")
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="TOML file of settings (environment variables SINK_* override it).",
-)
+@CONFIG_OPTION
 def show_config(config_file: Path | None) -> None:
     """Print the effective configuration as JSON, secrets masked."""
     click.echo(json.dumps(load_settings(config_file).masked(), indent=2))
@@ -150,9 +199,12 @@ def _echo_columns(output_format: str) -> None:
 
 
 def main() -> None:
-    """Console-script entry point: report sink errors as one clear line, exit non-zero."""
+    """Console-script entry point: report sink errors as one clear line, exit non-zero.
+
+    Exit status 2 means the settings (or the database schema) need fixing; 1 any other failure.
+    """
     try:
         cli(standalone_mode=True)
     except SinkError as error:
         click.echo(f"error: {error}", err=True)
-        sys.exit(2)
+        sys.exit(2 if isinstance(error, ConfigError) else 1)

@@ -28,10 +28,12 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 
 from sink.batch import Batch, DeadLetter, WriteResult
 from sink.config import Settings
-from sink.decoder import Decoder
+from sink.decoder import Decoder, registry_client
 from sink.errors import ConfigError, MessageLocation, SinkError
-from sink.metrics import Metrics
+from sink.metrics import HealthServer, Metrics
 from sink.retry import Backoff
+from sink.schema_check import ensure_at_head
+from sink.writer import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -329,3 +331,35 @@ class Daemon:
 
 def _key(location: MessageLocation) -> Partition:
     return (location.topic, location.partition)
+
+
+def run_daemon(settings: Settings, *, stop_at_end: bool = False) -> None:
+    """Build the sink from its settings and run it until stopped.
+
+    Raises:
+        SchemaOutOfDateError: The warehouse is not migrated to head (run ``sink migrate``).
+        SinkError: Any other fatal error, already described for the operator.
+    """
+    warehouse = Warehouse.from_settings(settings)
+    try:
+        ensure_at_head(warehouse.engine)
+        registry = None
+        if settings.schema_registry_url:
+            auth = settings.schema_registry_basic_auth
+            registry = registry_client(
+                settings.schema_registry_url,
+                basic_auth_user_info=None if auth is None else auth.value,
+            )
+        daemon = Daemon(settings, Decoder(registry), warehouse, stop_at_end=stop_at_end)
+        server = None
+        if settings.metrics_port:
+            server = HealthServer(settings.metrics_port, daemon.metrics, daemon.alive, daemon.ready)
+            server.start()
+        daemon.install_signal_handlers()
+        try:
+            daemon.run()
+        finally:
+            if server is not None:
+                server.stop()
+    finally:
+        warehouse.close()
