@@ -12,7 +12,8 @@ names, free text written by learners...). ``SINK_PII`` picks one of three polici
 * ``hash``: keyed HMAC-SHA256 of the value, as 64 hex digits. The key is the secret
   ``SINK_PII_HASH_KEY``, so one username or e-mail address hashes equally in every table and
   event (joins and counts of distinct users still work) while nobody without the key can test a
-  guess. JSON values keep their structure; each string, number and key-less leaf is hashed.
+  guess. JSON values keep their structure and keys; every string and number in them is hashed,
+  booleans and nulls are kept.
 * ``keep``: values are stored as sent.
 
 The two JSON documents of tracking logs, ``analytics_tracking_log.data`` and ``.context``, are

@@ -48,6 +48,7 @@ from sink.errors import (
     WarehouseError,
 )
 from sink.pii import Pii
+from sink.schema_check import ensure_at_head
 from sink.writer import bookkeeping
 from sink.writer.dialect import Dialect, Inserted
 from sink.writer.dialects import dialect_for
@@ -99,6 +100,16 @@ class Warehouse:
     def close(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+    def check_schema(self) -> None:
+        """Return when the database schema is at the Alembic head revision.
+
+        Raises:
+            SchemaOutOfDateError: It is not: the message tells the user to run ``sink migrate``.
+            DatabaseUnavailableError: The database cannot be reached.
+        """
+        with self._translated_errors():
+            ensure_at_head(self.engine)
 
     # --- the Store protocol ----------------------------------------------------------------------
 

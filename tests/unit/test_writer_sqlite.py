@@ -765,3 +765,14 @@ def test_sqlite_datetimes_are_stored_as_sqlalchemy_stores_them(value: datetime) 
     process = sa.DateTime(timezone=True).dialect_impl(dialect).bind_processor(dialect)
     assert process is not None
     assert sqlite_datetime(value) == process(value)
+
+
+def test_check_schema(tmp_path: Path) -> None:
+    warehouse = Warehouse(f"sqlite:///{tmp_path / 'sink.db'}")
+    try:
+        with pytest.raises(SchemaOutOfDateError, match="run `sink migrate`"):
+            warehouse.check_schema()
+        migrate(f"sqlite:///{tmp_path / 'sink.db'}")
+        warehouse.check_schema()
+    finally:
+        warehouse.close()
