@@ -111,18 +111,15 @@ class RowBuilder:
         return rows
 
 
-def first_occurrences(events: Iterable[DecodedEvent]) -> tuple[list[DecodedEvent], int]:
-    """The events with each ``event_id`` once (the first wins), and how many were dropped."""
+def first_occurrences(events: Iterable[DecodedEvent]) -> list[DecodedEvent]:
+    """The events with each ``event_id`` once: the first occurrence wins."""
     seen: set[str] = set()
     kept: list[DecodedEvent] = []
-    dropped = 0
     for event in events:
-        if event.event_id in seen:
-            dropped += 1
-        else:
+        if event.event_id not in seen:
             seen.add(event.event_id)
             kept.append(event)
-    return kept, dropped
+    return kept
 
 
 def by_table(events: Sequence[EventRows]) -> list[TableRows]:

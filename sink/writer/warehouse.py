@@ -127,8 +127,7 @@ class Warehouse:
 
     def _write(self, batch: Batch, group_id: str) -> WriteResult:
         ingested_at = datetime.now(UTC)
-        events, _repeated = first_occurrences(batch.events)
-        prepared, rejected = self._prepare(events, ingested_at)
+        prepared, rejected = self._prepare(first_occurrences(batch.events), ingested_at)
         for _round in range(MAX_ROUNDS):
             letters = [*batch.dead_letters, *rejected]
             try:
@@ -157,9 +156,9 @@ class Warehouse:
             if (reason := self.dialect.unstorable(rows)) is None:
                 prepared.append(rows)
             else:
-                rejected.append(
-                    bookkeeping.rejected_event(event, UnstorableValueError.__name__, reason)
-                )
+                error_class = UnstorableValueError.__name__
+                _log_dead_letter(event, error_class, reason)
+                rejected.append(bookkeeping.rejected_event(event, error_class, reason))
         return prepared, rejected
 
     def _commit(
@@ -202,7 +201,7 @@ class Warehouse:
                     if (half_failure := self._probe(connection, events)) is not None:
                         pending.append((half, half_failure))
         for index, failure in found:
-            _log_rejection(prepared[index].event, failure)
+            _log_dead_letter(prepared[index].event, *describe(failure))
         return sorted(found, key=lambda pair: pair[0])
 
     def _probe(
@@ -251,11 +250,10 @@ def _location_key(location: MessageLocation) -> tuple[str, int, int]:
     return (location.topic, location.partition, location.offset)
 
 
-def _log_rejection(event: DecodedEvent, error: BaseException) -> None:
-    error_class, message = describe(error)
+def _log_dead_letter(event: DecodedEvent, error_class: str, message: str) -> None:
     location = event.location
     log.warning(
-        "dead letter: the database rejected the rows of %s: %s: %s",
+        "dead letter: the database cannot store the rows of %s: %s: %s",
         event.event_type,
         error_class,
         message,
