@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import signal
 import time
 from collections.abc import Callable, Iterable
@@ -41,6 +42,7 @@ T = TypeVar("T")
 Partition = tuple[str, int]
 
 POLL_TIMEOUT_S = 0.2
+GROUP_CHECK_INTERVAL_S = 1.0
 # Kafka errors that mean the settings are wrong rather than that the broker is down.
 FATAL_KAFKA_CODES = frozenset(
     {
@@ -110,6 +112,7 @@ class Daemon:
         self.stopping = False
         self.heartbeat = time.monotonic()
         self.batch_started = time.monotonic()
+        self.last_group_check = 0.0
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -128,8 +131,8 @@ class Daemon:
                 self._collect()
                 if self._batch_due():
                     self._flush()
-                if self.stop_at_end and self._caught_up():
-                    log.info("caught up with every assigned partition; stopping")
+                if self.stop_at_end and self._finished():
+                    log.info("every partition of the topics is caught up; stopping")
                     break
             self._flush()
         finally:
@@ -196,7 +199,7 @@ class Daemon:
             return False
         full = len(self.batch) >= self.settings.batch_max_messages
         old = time.monotonic() - self.batch_started >= self.settings.batch_max_seconds
-        return full or old or (self.stop_at_end and self._caught_up(ignore_batch=True))
+        return full or old or (self.stop_at_end and self._assigned_at_end())
 
     def _flush(self) -> None:
         """Write the batch (with positions) in one transaction, then commit offsets to Kafka."""
@@ -238,9 +241,43 @@ class Daemon:
             log.warning("Kafka offset commit failed (positions are safe in the database): %s",
                         error)  # fmt: skip
 
-    def _caught_up(self, *, ignore_batch: bool = False) -> bool:
-        done = bool(self.assigned) and self.assigned <= self.at_end
-        return done and (ignore_batch or not self.batch.positions)
+    def _assigned_at_end(self) -> bool:
+        return bool(self.assigned) and self.assigned <= self.at_end
+
+    def _finished(self) -> bool:
+        """``--stop-at-end``: this member is caught up, and so is the rest of the group.
+
+        Partitions assigned elsewhere count as done when their stored position has reached their
+        end; until then (another replica working, or a dead member's partitions not yet handed
+        over) this member keeps polling, so that backfills never end early.
+        """
+        if self.batch.positions or not self._assigned_at_end():
+            return False
+        now = time.monotonic()
+        if now - self.last_group_check < GROUP_CHECK_INTERVAL_S:
+            return False
+        self.last_group_check = now
+        elsewhere = self._subscribed_partitions() - self.assigned
+        stored = self.store.positions(self.settings.group_id, elsewhere) if elsewhere else {}
+        for topic, partition in elsewhere:
+            _low, high = self.consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=10
+            )
+            if stored.get((topic, partition), 0) < high:
+                return False
+        return True
+
+    def _subscribed_partitions(self) -> set[Partition]:
+        topics = self.consumer.list_topics(timeout=10).topics
+        wanted = self.settings.resolved_topics()
+        names = {t for t in wanted if not t.startswith("^")}
+        patterns = [re.compile(t) for t in wanted if t.startswith("^")]
+        return {
+            (name, partition)
+            for name, metadata in topics.items()
+            if name in names or any(pattern.match(name) for pattern in patterns)
+            for partition in metadata.partitions
+        }
 
     def _kafka_error(self, error: KafkaError) -> None:
         if error.code() in FATAL_KAFKA_CODES or error.fatal():
