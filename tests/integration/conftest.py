@@ -112,7 +112,8 @@ def registry_client(services: Services) -> SchemaRegistryClient:
 def pg_schema(services: Services, unique: Callable[[str], str]) -> Iterator[str]:
     """A fresh PostgreSQL schema for this test, dropped afterwards."""
     name = unique("test").replace("-", "_")
-    engine = sa.create_engine(services.database_url)
+    # No pool: a test may restart the server, which kills pooled connections.
+    engine = sa.create_engine(services.database_url, poolclass=sa.pool.NullPool)
     with engine.begin() as connection:
         connection.execute(sa.text(f'CREATE SCHEMA "{name}"'))
     yield name

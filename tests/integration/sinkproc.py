@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -58,6 +57,9 @@ class SinkRunner:
         )
         return environment
 
+    def log_path(self, name: str) -> Path:
+        return self.log_dir / f"{name}.log"
+
     def command(self, *arguments: str) -> list[str]:
         return [sys.executable, "-m", "sink", *arguments]
 
@@ -81,8 +83,8 @@ class SinkRunner:
     def start(
         self, *arguments: str, name: str = "sink", **overrides: str
     ) -> subprocess.Popen[bytes]:
-        """Start `sink run ARGUMENTS` in the background, logging to the test's folder."""
-        log = (self.log_dir / f"{name}-{time.monotonic_ns()}.log").open("wb")
+        """Start `sink run ARGUMENTS` in the background, logging to `log_path(name)`."""
+        log = self.log_path(name).open("ab")
         return subprocess.Popen(
             self.command("run", *arguments),
             env=self.environment(**overrides),

@@ -188,6 +188,9 @@ def test_sigterm_finishes_the_batch_and_exits_zero(
     _assert_exactly_once(pg_engine, sink, sent)
 
 
+OUTAGE_SIGNS = {"postgres": "recovered after", "kafka": "Connection refused"}
+
+
 def _restart_service(name: str, down_s: float) -> None:
     subprocess.run([str(SERVICES), "down", name], check=True)
     time.sleep(down_s)
@@ -213,6 +216,9 @@ def test_service_restart_mid_stream_keeps_running_and_catches_up(
     assert process.wait(timeout=240) == 0
     pg_engine.dispose()  # its pooled connections died with the server
     _assert_exactly_once(pg_engine, sink, sent)
+    log = sink.log_path(f"outage-{service}").read_text()
+    # The outage really hit the running sink: it noticed, and (for the database) retried.
+    assert OUTAGE_SIGNS[service] in log, log[-3000:]
 
 
 def test_two_replicas_one_killed_mid_stream(
