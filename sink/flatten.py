@@ -511,7 +511,8 @@ def _column(leaf: _Leaf, name: str) -> Column:
     return Column(
         name=name,
         type=leaf.type,
-        nullable=leaf.nullable,
+        # A personal value may be dropped by the PII policy (SINK_PII=drop): it is then NULL.
+        nullable=leaf.nullable or leaf.personal,
         path=leaf.path,
         personal=leaf.personal,
         user_id=leaf.user_id,

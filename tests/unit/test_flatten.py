@@ -233,9 +233,22 @@ def test_enrollment_columns() -> None:
     assert nullable == {
         "course__start",
         "course__end",
+        # Personal values can be dropped by the PII policy, so their columns are nullable.
+        "user__pii__username",
+        "user__pii__email",
+        "user__pii__name",
         *(c.name for c in model.columns if c.name.startswith("created_by__")),
     }
     assert model.children == ()
+
+
+def test_every_personal_column_is_nullable() -> None:
+    for model in flatten.all_models():
+        for column in model.columns:
+            assert column.nullable or not column.personal, (model.name, column.name)
+        for child in model.children:
+            for column in child.columns:
+                assert column.nullable or not column.personal, (child.name, column.name)
 
 
 def test_types_of_uuid_double_and_json_columns() -> None:

@@ -9,9 +9,9 @@ JSONB on PostgreSQL through ``with_variant``; ``batch_alter_table`` only batches
 edit was ``astext_type=Text()`` → ``sa.Text()`` (Alembic renders the name unqualified). Tested by
 tests/integration/test_migrations.py on PostgreSQL, SQLite and DuckDB.
 
-Revision ID: 028a2a82b39e
+Revision ID: ddada587e321
 Revises:
-Create Date: 2026-11-27 05:22:13.236801
+Create Date: 2026-11-27 05:57:22.273508
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "028a2a82b39e"
+revision: str = "ddada587e321"
 down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -327,9 +327,9 @@ def upgrade() -> None:
         sa.Column("uuid", sa.Text(), nullable=False),
         sa.Column("user__id", sa.BigInteger(), nullable=False),
         sa.Column("user__is_active", sa.Boolean(), nullable=False),
-        sa.Column("user__pii__username", sa.Text(), nullable=False),
-        sa.Column("user__pii__email", sa.Text(), nullable=False),
-        sa.Column("user__pii__name", sa.Text(), nullable=False),
+        sa.Column("user__pii__username", sa.Text(), nullable=True),
+        sa.Column("user__pii__email", sa.Text(), nullable=True),
+        sa.Column("user__pii__name", sa.Text(), nullable=True),
         sa.Column("template__uuid", sa.Text(), nullable=False),
         sa.Column("template__origin", sa.Text(), nullable=False),
         sa.Column("template__name", sa.Text(), nullable=True),
@@ -365,13 +365,13 @@ def upgrade() -> None:
         sa.Column("is_passing", sa.Boolean(), nullable=False),
         sa.Column("user__id", sa.BigInteger(), nullable=False),
         sa.Column("user__is_active", sa.Boolean(), nullable=False),
-        sa.Column("user__pii__username", sa.Text(), nullable=False),
-        sa.Column("user__pii__email", sa.Text(), nullable=False),
-        sa.Column("user__pii__name", sa.Text(), nullable=False),
+        sa.Column("user__pii__username", sa.Text(), nullable=True),
+        sa.Column("user__pii__email", sa.Text(), nullable=True),
+        sa.Column("user__pii__name", sa.Text(), nullable=True),
         sa.Column("course__ccx_course_key", sa.Text(), nullable=False),
         sa.Column("course__master_course_key", sa.Text(), nullable=False),
         sa.Column("course__display_name", sa.Text(), nullable=False),
-        sa.Column("course__coach_email", sa.Text(), nullable=False),
+        sa.Column("course__coach_email", sa.Text(), nullable=True),
         sa.Column("course__start", sa.Text(), nullable=True),
         sa.Column("course__end", sa.Text(), nullable=True),
         sa.Column("course__max_students_allowed", sa.BigInteger(), nullable=True),
@@ -418,17 +418,17 @@ def upgrade() -> None:
         sa.Column("ingested_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("user__id", sa.BigInteger(), nullable=False),
         sa.Column("user__is_active", sa.Boolean(), nullable=False),
-        sa.Column("user__pii__username", sa.Text(), nullable=False),
-        sa.Column("user__pii__email", sa.Text(), nullable=False),
-        sa.Column("user__pii__name", sa.Text(), nullable=False),
+        sa.Column("user__pii__username", sa.Text(), nullable=True),
+        sa.Column("user__pii__email", sa.Text(), nullable=True),
+        sa.Column("user__pii__name", sa.Text(), nullable=True),
         sa.Column("course__course_key", sa.Text(), nullable=False),
         sa.Column("course__display_name", sa.Text(), nullable=False),
         sa.Column("course__start", sa.DateTime(timezone=True), nullable=True),
         sa.Column("course__end", sa.DateTime(timezone=True), nullable=True),
         sa.Column("mode", sa.Text(), nullable=False),
         sa.Column("grade", sa.Text(), nullable=False),
-        sa.Column("download_url", sa.Text(), nullable=False),
-        sa.Column("name", sa.Text(), nullable=False),
+        sa.Column("download_url", sa.Text(), nullable=True),
+        sa.Column("name", sa.Text(), nullable=True),
         sa.Column("current_status", sa.Text(), nullable=False),
         sa.Column("previous_status", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("event_id", name=op.f("pk_learning_certificate")),
@@ -467,9 +467,9 @@ def upgrade() -> None:
         sa.Column("ingested_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("user__id", sa.BigInteger(), nullable=False),
         sa.Column("user__is_active", sa.Boolean(), nullable=False),
-        sa.Column("user__pii__username", sa.Text(), nullable=False),
-        sa.Column("user__pii__email", sa.Text(), nullable=False),
-        sa.Column("user__pii__name", sa.Text(), nullable=False),
+        sa.Column("user__pii__username", sa.Text(), nullable=True),
+        sa.Column("user__pii__email", sa.Text(), nullable=True),
+        sa.Column("user__pii__name", sa.Text(), nullable=True),
         sa.Column("course__course_key", sa.Text(), nullable=False),
         sa.Column("course__display_name", sa.Text(), nullable=False),
         sa.Column("course__start", sa.DateTime(timezone=True), nullable=True),
@@ -509,9 +509,9 @@ def upgrade() -> None:
         sa.Column("ingested_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("user__id", sa.BigInteger(), nullable=False),
         sa.Column("user__is_active", sa.Boolean(), nullable=False),
-        sa.Column("user__pii__username", sa.Text(), nullable=False),
-        sa.Column("user__pii__email", sa.Text(), nullable=False),
-        sa.Column("user__pii__name", sa.Text(), nullable=False),
+        sa.Column("user__pii__username", sa.Text(), nullable=True),
+        sa.Column("user__pii__email", sa.Text(), nullable=True),
+        sa.Column("user__pii__name", sa.Text(), nullable=True),
         sa.Column("org_key", sa.Text(), nullable=False),
         sa.Column("course_key", sa.Text(), nullable=False),
         sa.Column("role", sa.Text(), nullable=False),
@@ -597,9 +597,9 @@ def upgrade() -> None:
         sa.Column("ingested_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("user__id", sa.BigInteger(), nullable=False),
         sa.Column("user__is_active", sa.Boolean(), nullable=False),
-        sa.Column("user__pii__username", sa.Text(), nullable=False),
-        sa.Column("user__pii__email", sa.Text(), nullable=False),
-        sa.Column("user__pii__name", sa.Text(), nullable=False),
+        sa.Column("user__pii__username", sa.Text(), nullable=True),
+        sa.Column("user__pii__email", sa.Text(), nullable=True),
+        sa.Column("user__pii__name", sa.Text(), nullable=True),
         sa.Column("course__course_key", sa.Text(), nullable=False),
         sa.Column("course__display_name", sa.Text(), nullable=False),
         sa.Column("course__start", sa.DateTime(timezone=True), nullable=True),
@@ -660,7 +660,7 @@ def upgrade() -> None:
             sa.JSON(none_as_null=True).with_variant(
                 postgresql.JSONB(none_as_null=True, astext_type=sa.Text()), "postgresql"
             ),
-            nullable=False,
+            nullable=True,
         ),
         sa.Column(
             "audience_filters",
@@ -705,9 +705,9 @@ def upgrade() -> None:
         sa.Column("course__end", sa.DateTime(timezone=True), nullable=True),
         sa.Column("user__id", sa.BigInteger(), nullable=False),
         sa.Column("user__is_active", sa.Boolean(), nullable=False),
-        sa.Column("user__pii__username", sa.Text(), nullable=False),
-        sa.Column("user__pii__email", sa.Text(), nullable=False),
-        sa.Column("user__pii__name", sa.Text(), nullable=False),
+        sa.Column("user__pii__username", sa.Text(), nullable=True),
+        sa.Column("user__pii__email", sa.Text(), nullable=True),
+        sa.Column("user__pii__name", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("event_id", name=op.f("pk_learning_course_passing_status")),
     )
     with op.batch_alter_table("learning_course_passing_status", schema=None) as batch_op:
@@ -742,16 +742,16 @@ def upgrade() -> None:
         sa.Column("kafka_offset", sa.BigInteger(), nullable=False),
         sa.Column("schema_id", sa.Integer(), nullable=True),
         sa.Column("ingested_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("body", sa.Text(), nullable=True),
         sa.Column("commentable_id", sa.Text(), nullable=False),
         sa.Column("id", sa.Text(), nullable=False),
         sa.Column("truncated", sa.Boolean(), nullable=False),
         sa.Column("url", sa.Text(), nullable=False),
         sa.Column("user__id", sa.BigInteger(), nullable=False),
         sa.Column("user__is_active", sa.Boolean(), nullable=False),
-        sa.Column("user__pii__username", sa.Text(), nullable=False),
-        sa.Column("user__pii__email", sa.Text(), nullable=False),
-        sa.Column("user__pii__name", sa.Text(), nullable=False),
+        sa.Column("user__pii__username", sa.Text(), nullable=True),
+        sa.Column("user__pii__email", sa.Text(), nullable=True),
+        sa.Column("user__pii__name", sa.Text(), nullable=True),
         sa.Column("course_id", sa.Text(), nullable=False),
         sa.Column("thread_type", sa.Text(), nullable=True),
         sa.Column("anonymous", sa.Boolean(), nullable=True),
@@ -810,9 +810,9 @@ def upgrade() -> None:
         sa.Column("ingested_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("student_user__id", sa.BigInteger(), nullable=False),
         sa.Column("student_user__is_active", sa.Boolean(), nullable=False),
-        sa.Column("student_user__pii__username", sa.Text(), nullable=False),
-        sa.Column("student_user__pii__email", sa.Text(), nullable=False),
-        sa.Column("student_user__pii__name", sa.Text(), nullable=False),
+        sa.Column("student_user__pii__username", sa.Text(), nullable=True),
+        sa.Column("student_user__pii__email", sa.Text(), nullable=True),
+        sa.Column("student_user__pii__name", sa.Text(), nullable=True),
         sa.Column("course_key", sa.Text(), nullable=False),
         sa.Column("usage_key", sa.Text(), nullable=False),
         sa.Column("exam_type", sa.Text(), nullable=False),
@@ -865,7 +865,7 @@ def upgrade() -> None:
         sa.Column("course_id", sa.Text(), nullable=False),
         sa.Column("score_msg", sa.Text(), nullable=False),
         sa.Column("submission_id", sa.BigInteger(), nullable=False),
-        sa.Column("user_id", sa.Text(), nullable=False),
+        sa.Column("user_id", sa.Text(), nullable=True),
         sa.Column("module_id", sa.Text(), nullable=False),
         sa.Column("queue_key", sa.Text(), nullable=False),
         sa.Column("queue_name", sa.Text(), nullable=False),
@@ -900,20 +900,20 @@ def upgrade() -> None:
         sa.Column("ingested_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("user__id", sa.BigInteger(), nullable=False),
         sa.Column("user__is_active", sa.Boolean(), nullable=False),
-        sa.Column("user__pii__username", sa.Text(), nullable=False),
-        sa.Column("user__pii__email", sa.Text(), nullable=False),
-        sa.Column("user__pii__name", sa.Text(), nullable=False),
+        sa.Column("user__pii__username", sa.Text(), nullable=True),
+        sa.Column("user__pii__email", sa.Text(), nullable=True),
+        sa.Column("user__pii__name", sa.Text(), nullable=True),
         sa.Column("course_key", sa.Text(), nullable=False),
         sa.Column("usage_key", sa.Text(), nullable=False),
         sa.Column("launch_params__roles", sa.Text(), nullable=False),
         sa.Column("launch_params__context_id", sa.Text(), nullable=False),
-        sa.Column("launch_params__user_id", sa.Text(), nullable=False),
+        sa.Column("launch_params__user_id", sa.Text(), nullable=True),
         sa.Column(
             "launch_params__extra_params",
             sa.JSON(none_as_null=True).with_variant(
                 postgresql.JSONB(none_as_null=True, astext_type=sa.Text()), "postgresql"
             ),
-            nullable=False,
+            nullable=True,
         ),
         sa.PrimaryKeyConstraint("event_id", name=op.f("pk_learning_lti_provider_launch")),
     )
@@ -948,7 +948,7 @@ def upgrade() -> None:
         sa.Column("schema_id", sa.Integer(), nullable=True),
         sa.Column("ingested_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("uuid", sa.Text(), nullable=False),
-        sa.Column("anonymous_user_id", sa.Text(), nullable=False),
+        sa.Column("anonymous_user_id", sa.Text(), nullable=True),
         sa.Column("location", sa.Text(), nullable=False),
         sa.Column("attempt_number", sa.BigInteger(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -1028,15 +1028,15 @@ def upgrade() -> None:
         sa.Column("ingested_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("user__id", sa.BigInteger(), nullable=False),
         sa.Column("user__is_active", sa.Boolean(), nullable=False),
-        sa.Column("user__pii__username", sa.Text(), nullable=False),
-        sa.Column("user__pii__email", sa.Text(), nullable=False),
-        sa.Column("user__pii__name", sa.Text(), nullable=False),
+        sa.Column("user__pii__username", sa.Text(), nullable=True),
+        sa.Column("user__pii__email", sa.Text(), nullable=True),
+        sa.Column("user__pii__name", sa.Text(), nullable=True),
         sa.Column("program__uuid", sa.Text(), nullable=False),
         sa.Column("program__title", sa.Text(), nullable=False),
         sa.Column("program__program_type", sa.Text(), nullable=False),
         sa.Column("uuid", sa.Text(), nullable=False),
         sa.Column("status", sa.Text(), nullable=False),
-        sa.Column("url", sa.Text(), nullable=False),
+        sa.Column("url", sa.Text(), nullable=True),
         sa.Column("certificate_available_date", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("event_id", name=op.f("pk_learning_program_certificate")),
     )
@@ -1069,9 +1069,9 @@ def upgrade() -> None:
         sa.Column("ingested_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("id", sa.BigInteger(), nullable=False),
         sa.Column("is_active", sa.Boolean(), nullable=False),
-        sa.Column("pii__username", sa.Text(), nullable=False),
-        sa.Column("pii__email", sa.Text(), nullable=False),
-        sa.Column("pii__name", sa.Text(), nullable=False),
+        sa.Column("pii__username", sa.Text(), nullable=True),
+        sa.Column("pii__email", sa.Text(), nullable=True),
+        sa.Column("pii__name", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("event_id", name=op.f("pk_learning_user")),
     )
     with op.batch_alter_table("learning_user", schema=None) as batch_op:
@@ -1108,7 +1108,7 @@ def upgrade() -> None:
             sa.JSON(none_as_null=True).with_variant(
                 postgresql.JSONB(none_as_null=True, astext_type=sa.Text()), "postgresql"
             ),
-            nullable=False,
+            nullable=True,
         ),
         sa.PrimaryKeyConstraint("event_id", name=op.f("pk_learning_user_notification")),
     )
@@ -1142,9 +1142,9 @@ def upgrade() -> None:
         sa.Column("attempt_id", sa.BigInteger(), nullable=False),
         sa.Column("user__id", sa.BigInteger(), nullable=False),
         sa.Column("user__is_active", sa.Boolean(), nullable=False),
-        sa.Column("user__pii__username", sa.Text(), nullable=False),
-        sa.Column("user__pii__email", sa.Text(), nullable=False),
-        sa.Column("user__pii__name", sa.Text(), nullable=False),
+        sa.Column("user__pii__username", sa.Text(), nullable=True),
+        sa.Column("user__pii__email", sa.Text(), nullable=True),
+        sa.Column("user__pii__name", sa.Text(), nullable=True),
         sa.Column("status", sa.Text(), nullable=False),
         sa.Column("name", sa.Text(), nullable=True),
         sa.Column("expiration_date", sa.DateTime(timezone=True), nullable=True),
@@ -1300,7 +1300,7 @@ def upgrade() -> None:
         "learning_ora_submission__answer__file_descriptions",
         sa.Column("event_id", sa.Text(), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
-        sa.Column("value", sa.Text(), nullable=False),
+        sa.Column("value", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(
             ["event_id"],
             ["learning_ora_submission.event_id"],
@@ -1317,7 +1317,7 @@ def upgrade() -> None:
         "learning_ora_submission__answer__file_keys",
         sa.Column("event_id", sa.Text(), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
-        sa.Column("value", sa.Text(), nullable=False),
+        sa.Column("value", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(
             ["event_id"],
             ["learning_ora_submission.event_id"],
@@ -1332,7 +1332,7 @@ def upgrade() -> None:
         "learning_ora_submission__answer__file_names",
         sa.Column("event_id", sa.Text(), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
-        sa.Column("value", sa.Text(), nullable=False),
+        sa.Column("value", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(
             ["event_id"],
             ["learning_ora_submission.event_id"],
@@ -1362,7 +1362,7 @@ def upgrade() -> None:
         "learning_ora_submission__answer__file_urls",
         sa.Column("event_id", sa.Text(), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
-        sa.Column("value", sa.Text(), nullable=False),
+        sa.Column("value", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(
             ["event_id"],
             ["learning_ora_submission.event_id"],
@@ -1382,7 +1382,7 @@ def upgrade() -> None:
             sa.JSON(none_as_null=True).with_variant(
                 postgresql.JSONB(none_as_null=True, astext_type=sa.Text()), "postgresql"
             ),
-            nullable=False,
+            nullable=True,
         ),
         sa.ForeignKeyConstraint(
             ["event_id"],
