@@ -2,7 +2,7 @@
 
 The Open edX user retirement use case. In **one transaction**, :func:`forget_user` finds the rows
 of the user and overwrites their personal columns (those :mod:`sink.flatten` flags ``personal``)
-with NULL, or :data:`sink.pii.REDACTED` where the column requires a value. It reports the rows it
+with NULL (personal columns are always nullable). It reports the rows it
 changed per table; running it again changes nothing.
 
 Which personal columns belong to whom. Each row may name several people, e.g. an enrollment's
@@ -129,22 +129,9 @@ def _groups(model: TableModel) -> list[_Group]:
     ]
 
 
-def _redacted(column: Column) -> Any:
-    return pii.redacted_value(column)
-
-
-def _not_redacted(table: sa.Table, column: Column) -> Condition:
-    """The column holds something other than its redacted value."""
-    sql_column = table.c[column.name]
-    if column.nullable:
-        return sql_column.is_not(None)
-    if column.type is LogicalType.JSON:
-        return sa.cast(sql_column, sa.Text) != f'"{pii.REDACTED}"'
-    return sql_column != pii.REDACTED
-
-
 def _any_not_redacted(table: sa.Table, columns: Iterable[Column]) -> Condition:
-    return sa.or_(*(_not_redacted(table, column) for column in columns))
+    """Some of the columns still hold a value (a redacted value is NULL)."""
+    return sa.or_(*(table.c[column.name].is_not(None) for column in columns))
 
 
 def _identifier_match(
@@ -200,7 +187,7 @@ def _identifiers(connection: sa.Connection, user_id: int) -> set[str]:
                 continue
             query = sa.select(*(table.c[c.name] for c in columns)).where(condition).distinct()
             for row in connection.execute(query):
-                found.update(value for value in row if value and value != pii.REDACTED)
+                found.update(value for value in row if value)
     return found
 
 
@@ -224,7 +211,7 @@ def _forget_in(
         ids = connection.execute(sa.select(table.c.event_id).where(pending)).scalars().all()
         if ids:
             changed.update(ids)
-            values = {column.name: _redacted(column) for column in group.columns}
+            values = dict.fromkeys((column.name for column in group.columns), None)
             connection.execute(table.update().where(table.c.event_id.in_(ids)).values(values))
     counts[model.name] = len(changed)
     return counts
@@ -253,7 +240,7 @@ def _forget_in_children(
         counting = sa.select(sa.func.count()).select_from(table).where(pending)
         number = connection.execute(counting).scalar_one()
         if number:
-            values = {column.name: _redacted(column) for column in columns}
+            values = dict.fromkeys((column.name for column in columns), None)
             connection.execute(table.update().where(pending).values(values))
             counts[child.name] = number
     return counts

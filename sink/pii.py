@@ -3,12 +3,11 @@
 Personal columns are those :mod:`sink.flatten` flags ``personal`` (``*__pii__*``, e-mail addresses,
 names, free text written by learners...). ``SINK_PII`` picks one of three policies:
 
-* ``drop`` (default): the column stays and its value is dropped: NULL where the column is
-  nullable, :data:`REDACTED` (``"[redacted]"``, a JSON string in a JSON column) where the schema
-  requires a value (e.g. ``user__pii__username``: ``UserPersonalData`` fields are mandatory
-  upstream). Child tables made only of personal columns (``learning_ora_submission__answer__parts``,
-  ``…__file_names``...) store **no rows**: a list of dropped values tells nothing but its length,
-  and sibling lists (``…__file_sizes``) keep that.
+* ``drop`` (default): the column stays and its value is NULL (personal columns are always
+  nullable, even where upstream requires the value, e.g. ``user__pii__username``). Child tables
+  made only of personal columns (``learning_ora_submission__answer__parts``, ``…__file_names``...)
+  store **no rows**: a list of dropped values tells nothing but its length, and sibling lists
+  (``…__file_sizes``) keep that.
 * ``hash``: keyed HMAC-SHA256 of the value, as 64 hex digits. The key is the secret
   ``SINK_PII_HASH_KEY``, so one username or e-mail address hashes equally in every table and
   event (joins and counts of distinct users still work) while nobody without the key can test a
@@ -37,9 +36,6 @@ from sink import tables
 from sink.config import PII_POLICIES, PiiPolicy, Settings
 from sink.errors import ConfigError
 from sink.flatten import CHILD_KEY_COLUMNS, Column, LogicalType
-
-#: Stored instead of a dropped value where the column does not accept NULL.
-REDACTED: Final = "[redacted]"
 
 #: Keys of tracking-log JSON documents whose values are personal, compared case-insensitively.
 PERSONAL_JSON_KEYS: Final[frozenset[str]] = frozenset(
@@ -73,11 +69,6 @@ Transform = Callable[[Any], Any]
 
 _HASH_CACHE_SIZE: Final = 65_536
 _CHILD_KEYS: Final = frozenset(column.name for column in CHILD_KEY_COLUMNS)
-
-
-def redacted_value(column: Column) -> Any:
-    """What a dropped value of ``column`` becomes: NULL, or :data:`REDACTED` when required."""
-    return None if column.nullable else REDACTED
 
 
 def is_json_key_column(table: str, column: str) -> bool:
@@ -175,8 +166,7 @@ class Pii:
         if is_json_key_column(table, column.name):
             return self._redact_document
         if self.policy == "drop":
-            dropped = redacted_value(column)
-            return lambda _value: dropped
+            return _dropped
         return self._hasher(table, column)
 
     def _redact_document(self, document: Any) -> Any:
@@ -223,3 +213,7 @@ class Pii:
             if name not in _CHILD_KEYS
         ]
         return not all(column.personal for column in payload)
+
+
+def _dropped(_value: Any) -> None:
+    """``drop``: a personal value becomes NULL."""

@@ -59,11 +59,14 @@ def test_hash_is_keyed_hmac_sha256() -> None:
 # --- values ---------------------------------------------------------------------------------------
 
 
-def test_dropped_value_is_null_unless_the_column_requires_one() -> None:
-    nullable = Column("a", LogicalType.TEXT, nullable=True, personal=True)
-    required = Column("b", LogicalType.JSON, nullable=False, personal=True)
-    assert pii.redacted_value(nullable) is None
-    assert pii.redacted_value(required) == pii.REDACTED
+def test_dropped_value_is_null() -> None:
+    text = Column("a", LogicalType.TEXT, nullable=True, personal=True)
+    document = Column("b", LogicalType.JSON, nullable=True, personal=True)
+    drop = Pii("drop", None)
+    for column in (text, document):
+        transform = drop.transform("learning_user", column)
+        assert transform is not None
+        assert transform("alice") is None
 
 
 def test_hash_json_keeps_structure() -> None:
@@ -154,7 +157,7 @@ def _expected(policy: str, table: str, column: Column, value: Any) -> Any:
         transform = hashing.hash_json if policy == "hash" else (lambda _value: None)
         return pii.redact_json_keys(value, transform)
     if policy == "drop":
-        return pii.redacted_value(column)
+        return None
     if column.type is LogicalType.TEXT:
         return reference_hmac(value)
     return Pii("hash", KEY).hash_json(value)
