@@ -42,8 +42,12 @@ services: ## start Kafka, the Schema Registry and PostgreSQL on loopback (downlo
 services-down: ## stop the local services
 	scripts/services down
 
-run: venv services ## run the sink daemon against the local services
-	eval "$$(scripts/services env)" && $(BIN)/sink run
+# Topics `make run` consumes: every topic except Kafka's internal ones. Override: make run TOPICS=...
+TOPICS ?= ^[^_].*
+
+run: venv services ## run the sink against the local services: every topic into PostgreSQL
+	eval "$$(scripts/services env)" && export SINK_TOPICS='$(TOPICS)' && \
+		$(BIN)/sink migrate && $(BIN)/sink run $(ARGS)
 
 test: venv venv-oe10 services lint ## install, start the services, lint, run every test
 	$(BIN)/pytest
