@@ -95,6 +95,33 @@ class SchemaSource(Protocol):
         """The registered schema with this id (an object with ``schema_str``, ``schema_type``)."""
 
 
+def _size(raw: bytes | None) -> str:
+    """How a raw key or value shows in ``repr``: its size only (it may hold personal data)."""
+    return "None" if raw is None else f"<{len(raw)} bytes>"
+
+
+@attrs.frozen
+class RawMessage:
+    """The message an event was decoded from, as Kafka gave it (references, not copies).
+
+    Kept so that an event whose rows the database rejects can be dead-lettered whole, and
+    replayed later (``sink dlq replay``). ``repr`` shows sizes only: values hold personal data.
+
+    Attributes:
+        key: Raw message key, if any.
+        value: Raw message value.
+        headers: Message headers as given (``None`` when there are none).
+    """
+
+    key: bytes | None = attrs.field(repr=_size)
+    value: bytes | None = attrs.field(repr=_size)
+    headers: Headers = attrs.field(repr=False)
+
+    def header_pairs(self) -> tuple[tuple[str, bytes | None], ...]:
+        """The headers as a tuple of (name, raw value) pairs."""
+        return tuple(self.headers or ())
+
+
 @attrs.frozen
 class DecodedEvent:
     """One event read from Kafka.
@@ -105,6 +132,8 @@ class DecodedEvent:
         spec: What the sink knows about the event type.
         data: The payload: an instance of ``spec.data_class``.
         location: Topic, partition and offset of the message.
+        raw: The message it was decoded from (None for events built otherwise, e.g. in tests);
+            not part of equality, and never shown by ``repr`` (it holds personal data).
     """
 
     metadata: EventMetadata
@@ -112,6 +141,7 @@ class DecodedEvent:
     spec: EventSpec
     data: Any
     location: MessageLocation
+    raw: RawMessage | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def event_id(self) -> str:
@@ -173,9 +203,13 @@ class Decoder:
             log.warning(NO_REGISTRY_WARNING)
 
     def decode(
-        self, value: bytes | None, headers: Headers, location: MessageLocation
+        self,
+        value: bytes | None,
+        headers: Headers,
+        location: MessageLocation,
+        key: bytes | None = None,
     ) -> DecodedEvent:
-        """Decode one message.
+        """Decode one message; the event keeps ``key``, ``value`` and ``headers`` as its ``raw``.
 
         Raises:
             DecodeError: The message is bad (a poison message); the error names ``location``.
@@ -195,12 +229,13 @@ class Decoder:
             data = plan.decode(value)
         except DecodeError as error:
             raise error.at(location) from error.__cause__
-        return DecodedEvent(metadata, schema_id, plan.spec, data, location)
+        raw = RawMessage(key, value, headers)
+        return DecodedEvent(metadata, schema_id, plan.spec, data, location, raw)
 
     def decode_message(self, message: Any) -> DecodedEvent:
         """Decode a ``confluent_kafka.Message``."""
         location = MessageLocation(message.topic(), message.partition(), message.offset())
-        return self.decode(message.value(), message.headers(), location)
+        return self.decode(message.value(), message.headers(), location, message.key())
 
     def _plan(self, schema_id: int, spec: EventSpec, location: MessageLocation) -> _Plan:
         if self._registry is None:

@@ -14,13 +14,13 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from sink.batch import DeadLetter
-from sink.decoder import DecodedEvent
+from sink.decoder import DecodedEvent, RawMessage
 from sink.headers import EventMetadata
 from sink.tables import sink_dead_letter, sink_offset
 
@@ -91,18 +91,27 @@ def event_headers(metadata: EventMetadata) -> tuple[tuple[str, bytes], ...]:
 def rejected_event(event: DecodedEvent, error_class: str, message: str) -> DeadLetter:
     """The dead letter of a decoded event whose rows cannot be stored.
 
-    The raw message is gone by then (the event was decoded), so ``value`` is None; the headers
-    are rebuilt from the event's metadata, and the message names the table.
+    It keeps the raw message the event was decoded from (key, value and headers as received), so
+    that ``sink dlq replay`` can decode and store it again after a fix. An event without its raw
+    message (built otherwise than by the decoder) gets ``value`` None and headers rebuilt from
+    its metadata. The error message names the table.
     """
+    raw = event.raw
     return DeadLetter(
         location=event.location,
-        key=None,
-        value=None,
-        headers=event_headers(event.metadata),
+        key=None if raw is None else raw.key,
+        value=None if raw is None else raw.value,
+        headers=event_headers(event.metadata) if raw is None else _header_pairs(raw),
         event_type=event.event_type,
         error_class=error_class,
         error_message=f"{event.spec.table}: {message}",
     )
+
+
+def _header_pairs(raw: RawMessage) -> tuple[tuple[str, bytes], ...]:
+    """The raw headers, all of them: like the daemon's own dead letters, a header may be
+    valueless (``None``), which :func:`encode_headers` stores as such."""
+    return cast(tuple[tuple[str, bytes], ...], raw.header_pairs())
 
 
 def dead_letter_row(letter: DeadLetter) -> dict[str, Any]:

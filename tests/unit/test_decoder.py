@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
+import attrs
 import fastavro
 import pytest
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
@@ -165,12 +166,17 @@ def test_decodes_a_real_message(local: Decoder) -> None:
 
 
 def test_decode_message_reads_a_kafka_message(local: Decoder) -> None:
+    value, headers = _value(ENROLLMENT, _enrollment()), _headers()
+
     class KafkaMessage:
+        def key(self) -> bytes:
+            return b"course-key"
+
         def value(self) -> bytes:
-            return _value(ENROLLMENT, _enrollment())
+            return value
 
         def headers(self) -> list[tuple[str, bytes | None]]:
-            return _headers()
+            return headers
 
         def topic(self) -> str:
             return HERE.topic
@@ -181,7 +187,23 @@ def test_decode_message_reads_a_kafka_message(local: Decoder) -> None:
         def offset(self) -> int:
             return HERE.offset
 
-    assert local.decode_message(KafkaMessage()).location == HERE
+    event = local.decode_message(KafkaMessage())
+    assert event.location == HERE
+    assert event.raw is not None
+    assert event.raw.key == b"course-key"
+    # The raw message is referenced, not copied: it costs no memory beyond the message's own.
+    assert event.raw.value is value
+    assert event.raw.headers is headers
+
+
+def test_the_raw_message_is_kept_but_not_compared_or_shown(local: Decoder) -> None:
+    value = _value(ENROLLMENT, _enrollment())
+    event = local.decode(value, _headers(), HERE)
+    assert event.raw is not None
+    assert (event.raw.key, event.raw.value) == (None, value)
+    assert event == attrs.evolve(event, raw=None)
+    assert "ada@example.org" not in repr(event.raw)
+    assert "raw=" not in repr(event)
 
 
 def test_values_are_parsed_into_their_types() -> None:

@@ -36,7 +36,7 @@ from opaque_keys.edx.keys import CourseKey
 from sink import catalog, events, flatten, pii, tables
 from sink.batch import Batch, DeadLetter
 from sink.catalog import EventSpec
-from sink.decoder import DecodedEvent
+from sink.decoder import DecodedEvent, RawMessage
 from sink.errors import ConfigError, MessageLocation, SchemaOutOfDateError
 from sink.forget import forget_user
 from sink.headers import EventMetadata
@@ -377,6 +377,17 @@ class WriterContract:
         again = warehouse.write(batch_of(written), GROUP)
         assert (again.stored, again.duplicates, again.dead_letters) == (0, 20, 1)
         assert count(warehouse.engine, "sink_dead_letter") == 1
+
+    def test_a_rejected_event_keeps_its_raw_message_for_replay(self, warehouse: Warehouse) -> None:
+        bad = self.poison(enrollment(99, "poison", offset=3), warehouse)
+        headers = [("ce_id", bad.event_id.encode()), ("trace", b"\xff\x00"), ("none", None)]
+        raw = RawMessage(b"key", b"\x00raw value", headers)
+        result = warehouse.write(batch_of([attrs.evolve(bad, raw=raw)]), GROUP)
+        assert result.dead_letters == 1
+        [letter] = stored_rows(warehouse.engine, "sink_dead_letter")
+        assert (letter["key"], letter["value"]) == (b"key", b"\x00raw value")
+        assert decode_headers(letter["headers"]) == headers
+        assert letter["event_type"] == ENROLLMENT.event_type
 
     def test_several_rejected_rows(self, warehouse: Warehouse) -> None:
         good = [enrollment(n, f"user{n}", offset=n) for n in range(40)]
