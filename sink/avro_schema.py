@@ -21,7 +21,6 @@ so that messages from older producers that lack a newer field still decode.
 from __future__ import annotations
 
 import functools
-import types
 import typing
 from datetime import datetime
 from typing import Any, Final
@@ -32,6 +31,7 @@ from ccx_keys.locator import CCXLocator
 from opaque_keys.edx.keys import CourseKey, UsageKey
 
 from sink.catalog import EventSpec
+from sink.typehints import optional_member
 
 #: A JSON-able Avro schema (what ``json.loads`` of an ``.avsc`` file gives).
 AvroSchema = dict[str, Any]
@@ -117,7 +117,7 @@ class _SchemaBuilder:
     def field(self, attribute: attrs.Attribute[Any]) -> dict[str, Any]:
         """The Avro field of one attrs attribute."""
         if attribute.default is None:
-            value_type = self.avro_type(_without_none(attribute.type))
+            value_type = self.avro_type(optional_member(attribute.type)[0])
             return {"name": attribute.name, "type": ["null", value_type], "default": None}
         field: dict[str, Any] = {"name": attribute.name, "type": self.avro_type(attribute.type)}
         if self.with_defaults and (default := _avro_default(attribute.default)) is not _NO_DEFAULT:
@@ -130,16 +130,6 @@ def _map_value_type(dict_type: Any) -> Any:
     if key_type is not str:
         raise TypeError(f"Avro maps need str keys, not {dict_type!r}")
     return value_type
-
-
-def _without_none(python_type: Any) -> Any:
-    """``X`` for ``X | None`` (or ``Optional[X]``); anything else unchanged."""
-    if typing.get_origin(python_type) not in (typing.Union, types.UnionType):
-        return python_type
-    remaining = [arg for arg in typing.get_args(python_type) if arg is not type(None)]
-    if len(remaining) != 1:
-        raise TypeError(f"only X | None unions are supported, not {python_type!r}")
-    return remaining[0]
 
 
 def _avro_default(attrs_default: Any) -> Any:

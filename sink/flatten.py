@@ -53,7 +53,6 @@ from __future__ import annotations
 import enum
 import json
 import keyword
-import types
 import typing
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -81,6 +80,7 @@ from sink.events import (
     UserNotificationData,
     VerificationAttemptData,
 )
+from sink.typehints import optional_member
 
 
 class LogicalType(enum.StrEnum):
@@ -365,7 +365,7 @@ def _node(attr: str, python_type: Any, optional: bool, context: _Context) -> _No
 
 def _item(list_type: Any, owner: type[Any], attr: str, context: _Context) -> _Leaf | _Record:
     """The item node of a list: paths restart below the item."""
-    item_type, optional = _unwrap_type(typing.get_args(list_type)[0])
+    item_type, optional = optional_member(typing.get_args(list_type)[0])
     item_context = _Context(owner=owner, in_pii=context.in_pii, in_list=True)
     if isinstance(item_type, type) and attrs.has(item_type):
         if optional:
@@ -419,18 +419,8 @@ def _is_course_key(python_type: Any, attr: str) -> bool:
 
 
 def _unwrap_optional(attribute: attrs.Attribute[Any]) -> tuple[Any, bool]:
-    python_type, optional = _unwrap_type(attribute.type)
+    python_type, optional = optional_member(attribute.type)
     return python_type, optional or attribute.default is None
-
-
-def _unwrap_type(python_type: Any) -> tuple[Any, bool]:
-    """``(X, True)`` for ``X | None``; ``(X, False)`` for anything else."""
-    if typing.get_origin(python_type) not in (typing.Union, types.UnionType):
-        return python_type, False
-    remaining = [arg for arg in typing.get_args(python_type) if arg is not type(None)]
-    if len(remaining) != 1:
-        raise TypeError(f"only X | None unions are supported, not {python_type!r}")
-    return remaining[0], True
 
 
 def _walk(nodes: tuple[_Node, ...]) -> Iterator[_Leaf | _List]:

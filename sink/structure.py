@@ -32,6 +32,7 @@ from opaque_keys import InvalidKeyError
 from opaque_keys.edx.keys import CourseKey, UsageKey
 
 from sink.errors import InvalidValueError
+from sink.typehints import optional_member
 
 #: Converts one decoded Avro value into its Python value; raises :class:`_BadValue`.
 Converter = Callable[[Any], Any]
@@ -148,7 +149,7 @@ def _converter(python_type: Any) -> Converter | None:
 
 def _optional_converter(union_type: Any) -> Converter | None:
     """``None`` passes; anything else goes to the converter of the non-``None`` member."""
-    member, _ = _nullable_member(union_type)
+    member, _ = optional_member(union_type)
     inner = _converter(member)
     if inner is None:
         return None
@@ -233,7 +234,7 @@ def _field_source(
     A nullable field tests for ``None`` inline rather than through a wrapper function.
     """
     read = f"record[{field.name!r}]"
-    python_type, nullable = _nullable_member(field.type)
+    python_type, nullable = optional_member(field.type)
     convert = _converter(python_type)
     if convert is None:
         return read
@@ -249,16 +250,6 @@ def _field_source(
         "        raise",
     ]
     return f"value_{index}"
-
-
-def _nullable_member(python_type: Any) -> tuple[Any, bool]:
-    """``(X, True)`` for ``X | None``; ``(python_type, False)`` for anything else."""
-    if typing.get_origin(python_type) not in (typing.Union, types.UnionType):
-        return python_type, False
-    members = [arg for arg in typing.get_args(python_type) if arg is not type(None)]
-    if len(members) != 1:
-        raise TypeError(f"only X | None unions are supported, not {python_type!r}")
-    return members[0], True
 
 
 def structurer(cls: type[Any], root: str) -> Callable[[dict[str, Any]], Any]:
