@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
 import sqlalchemy as sa
+from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient, NewTopic
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICES = REPO / "scripts" / "services"
+CONSUME_DEADLINE_S = 60.0
 
 
 @attrs.frozen
@@ -130,3 +134,26 @@ def pg_engine(services: Services, pg_schema: str) -> Iterator[sa.Engine]:
     )
     yield engine
     engine.dispose()
+
+
+def consume_all(services: Services, topic: str, group_id: str, count: int) -> list[Any]:
+    """Read `count` messages of `topic` from the beginning (or what arrives within 60 s)."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": services.bootstrap_servers,
+            "group.id": group_id,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([topic])
+    received: list[Any] = []
+    deadline = time.monotonic() + CONSUME_DEADLINE_S
+    try:
+        while len(received) < count and time.monotonic() < deadline:
+            for message in consumer.consume(500, timeout=1.0):
+                assert message.error() is None, message.error()
+                received.append(message)
+    finally:
+        consumer.close()
+    return received

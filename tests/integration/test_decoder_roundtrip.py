@@ -8,20 +8,16 @@ decoded with a :class:`~sink.decoder.Decoder` that fetches writer schemas from t
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from typing import Any
 
-from confluent_kafka import Consumer
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from sink.decoder import DecodedEvent, Decoder
 from tests import producer
-from tests.integration.conftest import Services
+from tests.integration.conftest import Services, consume_all
 
 EVENTS_PER_TYPE = 20
-CONSUME_DEADLINE_S = 60.0
 
 # Its namespace (the event type) holds a "-", which is not a valid Avro name: registries parse
 # schemas strictly and refuse it (HTTP 422), so edx-event-bus-kafka cannot send this event type.
@@ -57,28 +53,6 @@ def _produce_all(
     return sent
 
 
-def _consume(services: Services, topic: str, group_id: str, count: int) -> list[Any]:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": services.bootstrap_servers,
-            "group.id": group_id,
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.subscribe([topic])
-    received: list[Any] = []
-    deadline = time.monotonic() + CONSUME_DEADLINE_S
-    try:
-        while len(received) < count and time.monotonic() < deadline:
-            for message in consumer.consume(500, timeout=1.0):
-                assert message.error() is None, message.error()
-                received.append(message)
-    finally:
-        consumer.close()
-    return received
-
-
 def test_every_event_type_round_trips_through_kafka_and_the_registry(
     services: Services,
     registry_client: SchemaRegistryClient,
@@ -87,7 +61,7 @@ def test_every_event_type_round_trips_through_kafka_and_the_registry(
 ) -> None:
     topic = make_topic("openedx-decoder")
     sent = _produce_all(services, registry_client, topic)
-    received = _consume(services, topic, group_id, len(sent))
+    received = consume_all(services, topic, group_id, len(sent))
     assert len(received) == len(sent)
 
     decoder = Decoder(registry_client)

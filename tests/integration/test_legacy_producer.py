@@ -24,7 +24,6 @@ import base64
 import functools
 import json
 import subprocess
-import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -32,14 +31,14 @@ from typing import Any
 
 import attrs
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from sink import catalog
 from sink.decoder import Decoder
 from tests import producer
-from tests.integration.conftest import REPO, Services
+from tests.integration.conftest import REPO, Services, consume_all
 from tests.legacy.produce import jsonable
 
 LEGACY_VENV = REPO / ".venv-oe10"
@@ -47,7 +46,6 @@ LEGACY_PYTHON = LEGACY_VENV / "bin" / "python"
 LEGACY_VERSION = "10.5.0"
 EVENTS_PER_TYPE = 20
 GENERATOR_TIMEOUT_S = 240.0
-CONSUME_DEADLINE_S = 60.0
 
 # Serializable from 10.6.0 on; 10.5.0 refuses to derive their schemas.
 NOT_SERIALIZABLE_IN_10_5 = {
@@ -160,28 +158,6 @@ def _produce(
     return sent
 
 
-def _consume(services: Services, topic: str, group_id: str, count: int) -> list[Any]:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": services.bootstrap_servers,
-            "group.id": group_id,
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.subscribe([topic])
-    received: list[Any] = []
-    deadline = time.monotonic() + CONSUME_DEADLINE_S
-    try:
-        while len(received) < count and time.monotonic() < deadline:
-            for message in consumer.consume(500, timeout=1.0):
-                assert message.error() is None, message.error()
-                received.append(message)
-    finally:
-        consumer.close()
-    return received
-
-
 def _typed(plain: Any) -> str:
     return json.dumps(plain, sort_keys=True)
 
@@ -197,7 +173,7 @@ def test_10_5_0_events_round_trip_through_kafka_and_the_registry(
     schema_ids = _register(registry_client, topic, legacy)
     sent = _produce(services, topic, legacy, schema_ids)
     assert len(sent) == len(legacy.events) - EVENTS_PER_TYPE * len(UNREGISTRABLE)
-    received = _consume(services, topic, group_id, len(sent))
+    received = consume_all(services, topic, group_id, len(sent))
     assert len(received) == len(sent)
 
     decoder = Decoder(registry_client)
