@@ -257,15 +257,22 @@ class Daemon:
         if now - self.last_group_check < GROUP_CHECK_INTERVAL_S:
             return False
         self.last_group_check = now
-        elsewhere = self._subscribed_partitions() - self.assigned
-        stored = self.store.positions(self.settings.group_id, elsewhere) if elsewhere else {}
-        for topic, partition in elsewhere:
-            _low, high = self.consumer.get_watermark_offsets(
-                TopicPartition(topic, partition), timeout=10
-            )
-            if stored.get((topic, partition), 0) < high:
-                return False
-        return True
+        try:
+            elsewhere = self._subscribed_partitions() - self.assigned
+            ends = {key: self._end_offset(key) for key in elsewhere}
+        except KafkaException as error:  # the broker is away: not finished, ask again later
+            log.warning("Kafka: %s (checking whether the group is caught up)", error)
+            return False
+        if not elsewhere:
+            return True
+        stored = self._retry(
+            "positions", lambda: self.store.positions(self.settings.group_id, elsewhere)
+        )
+        return all(stored.get(key, 0) >= end for key, end in ends.items())
+
+    def _end_offset(self, key: Partition) -> int:
+        _low, high = self.consumer.get_watermark_offsets(TopicPartition(*key), timeout=10)
+        return int(high)
 
     def _subscribed_partitions(self) -> set[Partition]:
         topics = self.consumer.list_topics(timeout=10).topics
