@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import click
 
-from sink import __version__, catalog, flatten, schema_check
+from sink import __version__, catalog, dlq, flatten, replay, schema_check
 from sink.avro_schema import canonical_schema
 from sink.config import Settings, load_settings, mask_url
 from sink.daemon import run_daemon
+from sink.decoder import Decoder, registry_client
 from sink.errors import ConfigError, SinkError, UnknownEventTypeError
 from sink.forget import forget_user
 from sink.logs import configure_logging
@@ -135,6 +139,234 @@ def schemas(event_type: str | None) -> None:
 def show_config(config_file: Path | None) -> None:
     """Print the effective configuration as JSON, secrets masked."""
     click.echo(json.dumps(load_settings(config_file).masked(), indent=2))
+
+
+@contextmanager
+def _warehouse(settings: Settings) -> Iterator[Warehouse]:
+    """The settings' warehouse, checked to be migrated, closed afterwards."""
+    warehouse = Warehouse.from_settings(settings)
+    try:
+        schema_check.ensure_at_head(warehouse.engine)
+        yield warehouse
+    finally:
+        warehouse.close()
+
+
+def _decoder(settings: Settings) -> Decoder:
+    """A decoder using the settings' schema registry (local schemas without one)."""
+    if not settings.schema_registry_url:
+        return Decoder()
+    auth = settings.schema_registry_basic_auth
+    registry = registry_client(
+        settings.schema_registry_url, basic_auth_user_info=None if auth is None else auth.value
+    )
+    return Decoder(registry)
+
+
+# --- sink replay ---------------------------------------------------------------------------------
+
+
+@cli.command("replay")
+@CONFIG_OPTION
+@click.option(
+    "--from",
+    "from_time",
+    metavar="ISO_TIME",
+    help="Re-read from the first message at or after this time (ISO 8601, UTC unless it names "
+    "a zone). Only rewinds: no position moves forward.",
+)
+@click.option(
+    "--from-offset",
+    type=click.IntRange(min=0),
+    help="Re-read from this offset in every partition (clamped to what the partition holds). "
+    "May move positions forward, skipping messages: warned.",
+)
+@click.option(
+    "--topic",
+    "only",
+    multiple=True,
+    help="Only this topic of the group (repeatable); default: all the group's topics.",
+)
+@click.option("--yes", is_flag=True, help="Apply without asking (required when not interactive).")
+def replay_command(
+    config_file: Path | None,
+    from_time: str | None,
+    from_offset: int | None,
+    only: tuple[str, ...],
+    yes: bool,
+) -> None:
+    """Rewind the group's positions (database and Kafka) to re-read from a time or an offset.
+
+    Shows the stored and new position of every partition and asks before applying. Stop every
+    `sink run` of the group first: the replay refuses while the group has active members. Then
+    start the sink again; events stored already are skipped when re-read.
+    """
+    if (from_time is None) == (from_offset is None):
+        raise click.UsageError("give one of --from ISO_TIME or --from-offset N")
+    when = None if from_time is None else _parse_time(from_time)
+    settings = _settings(config_file)
+    kafka = replay.KafkaGroup(settings)
+    try:
+        with _warehouse(settings) as warehouse:
+            moves = replay.plan(
+                kafka, warehouse, settings, when=when, offset=from_offset, only=only
+            )
+            _show_plan(moves, settings.group_id, when, from_offset)
+            if not replay.new_positions(moves):
+                click.echo("nothing to change")
+                return
+            replay.ensure_group_stopped(kafka, settings.group_id)
+            _confirm(f"Move {len(replay.new_positions(moves))} position(s) of group "
+                     f"{settings.group_id}?", yes)  # fmt: skip
+            moved = replay.apply(moves, kafka, warehouse, settings.group_id)
+    finally:
+        kafka.close()
+    click.echo(
+        f"moved {moved} position(s) of group {settings.group_id} in the database and Kafka; "
+        "`sink run` re-reads from there (events stored already are skipped)"
+    )
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        return replay.parse_time(text)
+    except ValueError:
+        reason = f"{text!r} is not an ISO 8601 time (e.g. 2026-03-04T05:06:07Z)"
+        raise click.BadParameter(reason, param_hint="--from") from None
+
+
+def _show_plan(
+    moves: Sequence[replay.Move], group_id: str, when: datetime | None, offset: int | None
+) -> None:
+    origin = f"offset {offset}" if when is None else when.isoformat()
+    click.echo(f"replay of group {group_id} from {origin}:")
+    for line in replay.plan_lines(moves):
+        click.echo(line)
+    for warning in replay.forward_warnings(moves):
+        click.echo(warning, err=True)
+
+
+def _interactive() -> bool:
+    """Whether someone can answer a question (stdin is a terminal)."""
+    return sys.stdin.isatty()
+
+
+def _confirm(question: str, yes: bool) -> None:
+    """Return when confirmed (``--yes``, or the user says yes); refuse when nobody can answer."""
+    if yes:
+        return
+    if not _interactive():
+        raise click.ClickException(
+            "not applied: stdin is not a terminal, so nobody can confirm; pass --yes to apply"
+        )
+    click.confirm(question, abort=True)
+
+
+# --- sink dlq ------------------------------------------------------------------------------------
+
+
+@cli.group("dlq")
+def dlq_group() -> None:
+    """Inspect and replay dead letters: messages the sink could not store."""
+
+
+@dlq_group.command("list")
+@CONFIG_OPTION
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=dlq.DEFAULT_LIMIT,
+    show_default=True,
+    help="Show at most this many (oldest first).",
+)
+@click.option("--error-class", help="Only dead letters of this error class.")
+@click.option("--topic", help="Only dead letters of this topic.")
+@click.option("--all", "include_replayed", is_flag=True, help="Include those replayed already.")
+def dlq_list(
+    config_file: Path | None,
+    limit: int,
+    error_class: str | None,
+    topic: str | None,
+    include_replayed: bool,
+) -> None:
+    """List dead letters (by default those not replayed yet)."""
+    selection = dlq.Selection(
+        error_class=error_class, topic=topic, include_replayed=include_replayed, limit=limit
+    )
+    with _warehouse(_settings(config_file)) as warehouse:
+        letters = dlq.select(warehouse.engine, selection)
+        total = dlq.count(warehouse.engine, selection)
+    if not letters:
+        click.echo("no dead letters" + ("" if include_replayed else " left to replay"))
+        return
+    for line in dlq.list_lines(letters):
+        click.echo(line)
+    if total > len(letters):
+        click.echo(f"... and {total - len(letters)} more (--limit shows more)")
+
+
+@dlq_group.command("show")
+@CONFIG_OPTION
+@click.argument("letter_id", metavar="ID", type=int)
+def dlq_show(config_file: Path | None, letter_id: int) -> None:
+    """Show every field of dead letter ID (key and value as length and hex preview only)."""
+    with _warehouse(_settings(config_file)) as warehouse:
+        letter = dlq.get(warehouse.engine, letter_id)
+    if letter is None:
+        raise click.ClickException(f"no dead letter {letter_id} (`sink dlq list --all` lists them)")
+    for line in dlq.show_lines(letter):
+        click.echo(line)
+
+
+@dlq_group.command("replay")
+@CONFIG_OPTION
+@click.argument("letter_ids", metavar="[ID]...", nargs=-1, type=int)
+@click.option("--all", "replay_all", is_flag=True, help="Every dead letter not replayed yet.")
+@click.option("--error-class", help="Every dead letter of this class not replayed yet.")
+@click.option("--dry-run", is_flag=True, help="Decode only: say what would be replayed.")
+def dlq_replay(
+    config_file: Path | None,
+    letter_ids: tuple[int, ...],
+    replay_all: bool,
+    error_class: str | None,
+    dry_run: bool,
+) -> None:
+    """Decode dead letters again and store their events (after a fix), positions untouched.
+
+    Uses the current settings (schema registry, PII policy). A replayed dead letter gets its
+    `replayed_at` set; one that still fails is left as it is, with the reason printed. Exits 1
+    when any still fails.
+    """
+    selection = _replay_selection(letter_ids, replay_all, error_class)
+    settings = _settings(config_file)
+    with _warehouse(settings) as warehouse:
+        letters = dlq.select(warehouse.engine, selection)
+        if missing := sorted(set(letter_ids) - {letter.id for letter in letters}):
+            raise click.ClickException(f"no dead letter {', '.join(map(str, missing))}")
+        if not letters:
+            click.echo("nothing to replay")
+            return
+        results = []
+        replaying = dlq.replay(
+            letters, _decoder(settings), warehouse, settings.group_id, dry_run=dry_run
+        )
+        for result in replaying:
+            click.echo(result.line())
+            results.append(result)
+    for line in dlq.summary_lines(results, dry_run=dry_run):
+        click.echo(line)
+    if any(not result.outcome.succeeded for result in results):
+        sys.exit(1)
+
+
+def _replay_selection(
+    letter_ids: tuple[int, ...], replay_all: bool, error_class: str | None
+) -> dlq.Selection:
+    if letter_ids and (replay_all or error_class):
+        raise click.UsageError("give dead letter IDs, or --all / --error-class, not both")
+    if not (letter_ids or replay_all or error_class):
+        raise click.UsageError("name the dead letters: IDs, --all or --error-class CLASS")
+    return dlq.Selection(ids=letter_ids, error_class=error_class)
 
 
 def _spec_as_json(spec: catalog.EventSpec) -> dict[str, str]:
