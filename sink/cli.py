@@ -223,7 +223,7 @@ def replay_command(
         kafka.close()
     click.echo(
         f"moved {moved} position(s) of group {settings.group_id} in the database and Kafka; "
-        "`sink run` re-reads from there (events stored already are skipped)"
+        "the next `sink run` reads from there (events stored already are skipped)"
     )
 
 
@@ -334,29 +334,40 @@ def dlq_replay(
     """Decode dead letters again and store their events (after a fix), positions untouched.
 
     Uses the current settings (schema registry, PII policy). A replayed dead letter gets its
-    `replayed_at` set; one that still fails is left as it is, with the reason printed. Exits 1
-    when any still fails.
+    `replayed_at` set; one that still fails is left as it is, with the reason printed. IDs are
+    replayed even when replayed already (harmless: events are stored once); --all and
+    --error-class pick those not replayed yet. Exits 1 when any still fails.
     """
     selection = _replay_selection(letter_ids, replay_all, error_class)
     settings = _settings(config_file)
     with _warehouse(settings) as warehouse:
-        letters = dlq.select(warehouse.engine, selection)
-        if missing := sorted(set(letter_ids) - {letter.id for letter in letters}):
+        if missing := sorted(set(letter_ids) - _existing(warehouse, letter_ids)):
             raise click.ClickException(f"no dead letter {', '.join(map(str, missing))}")
-        if not letters:
-            click.echo("nothing to replay")
-            return
         results = []
         replaying = dlq.replay(
-            letters, _decoder(settings), warehouse, settings.group_id, dry_run=dry_run
+            dlq.pages(warehouse.engine, selection),
+            _decoder(settings),
+            warehouse,
+            settings.group_id,
+            dry_run=dry_run,
         )
         for result in replaying:
             click.echo(result.line())
             results.append(result)
+    if not results:
+        click.echo("nothing to replay")
+        return
     for line in dlq.summary_lines(results, dry_run=dry_run):
         click.echo(line)
     if any(not result.outcome.succeeded for result in results):
         sys.exit(1)
+
+
+def _existing(warehouse: Warehouse, letter_ids: Sequence[int]) -> set[int]:
+    if not letter_ids:
+        return set()
+    found = dlq.select(warehouse.engine, dlq.Selection(ids=tuple(letter_ids)))
+    return {letter.id for letter in found}
 
 
 def _replay_selection(

@@ -81,6 +81,7 @@ class Selection:
         topic: Only dead letters of this topic.
         include_replayed: Also those replayed already.
         limit: At most this many (the lowest ids); None: all.
+        after_id: Only ids above this one (for reading page by page).
     """
 
     ids: tuple[int, ...] = ()
@@ -88,6 +89,7 @@ class Selection:
     topic: str | None = None
     include_replayed: bool = False
     limit: int | None = None
+    after_id: int | None = None
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -95,9 +97,11 @@ class Selection:
 
 def _where(selection: Selection) -> list[sa.ColumnElement[bool]]:
     columns = sink_dead_letter.c
-    if selection.ids:
-        return [columns.id.in_(sorted(set(selection.ids)))]
     conditions: list[sa.ColumnElement[bool]] = []
+    if selection.after_id is not None:
+        conditions.append(columns.id > selection.after_id)
+    if selection.ids:
+        return [*conditions, columns.id.in_(sorted(set(selection.ids)))]
     if selection.error_class is not None:
         conditions.append(columns.error_class == selection.error_class)
     if selection.topic is not None:
@@ -114,6 +118,17 @@ def select(engine: sa.Engine, selection: Selection) -> list[StoredLetter]:
         query = query.limit(selection.limit)
     with engine.connect() as connection:
         return [_letter(row._mapping) for row in connection.execute(query)]
+
+
+def pages(engine: sa.Engine, selection: Selection, size: int = 500) -> Iterator[StoredLetter]:
+    """The dead letters of ``selection`` (its limit ignored), read ``size`` at a time."""
+    after: int | None = None
+    while True:
+        page = select(engine, attrs.evolve(selection, limit=size, after_id=after))
+        yield from page
+        if len(page) < size:
+            return
+        after = page[-1].id
 
 
 def count(engine: sa.Engine, selection: Selection) -> int:

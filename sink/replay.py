@@ -246,8 +246,8 @@ def forward_warnings(moves: Iterable[Move]) -> list[str]:
     """One warning per partition moved forward past its current position."""
     return [
         f"warning: {move.state.topic}[{move.state.partition}] moves forward from "
-        f"{move.state.current} to {move.target}: those {move.target - move.state.current} "
-        "message(s) will never be stored"
+        f"{move.state.current} to {move.target}: the {move.target - move.state.current} "
+        "message(s) in between are not read (those not stored yet never will be)"
         for move in moves
         if move.forward
     ]

@@ -150,6 +150,17 @@ def test_selection_filters(warehouse: Warehouse, decoder: Decoder) -> None:
     assert dlq.get(warehouse.engine, 99) is None
 
 
+def test_pages_read_every_selected_letter_a_few_at_a_time(
+    warehouse: Warehouse, decoder: Decoder
+) -> None:
+    consume(warehouse, decoder, [REFUSED] * 4)
+    dlq.mark_replayed(warehouse.engine, [2], datetime.now(UTC))
+    every = dlq.pages(warehouse.engine, dlq.Selection(limit=1), size=2)
+    assert [letter.id for letter in every] == [1, 3, 4, 5]
+    chosen = dlq.pages(warehouse.engine, dlq.Selection(ids=(2, 5)), size=1)
+    assert [letter.id for letter in chosen] == [2, 5]
+
+
 # --- replaying -----------------------------------------------------------------------------------
 
 

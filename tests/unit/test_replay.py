@@ -150,7 +150,8 @@ def test_an_explicit_offset_may_move_forward_with_a_warning() -> None:
     assert not back.forward
     assert not same.changed
     assert replay.forward_warnings([forward, back, same]) == [
-        "warning: t[0] moves forward from 10 to 40: those 30 message(s) will never be stored"
+        "warning: t[0] moves forward from 10 to 40: the 30 message(s) in between are not read"
+        " (those not stored yet never will be)"
     ]
     assert replay.new_positions([forward, back, same]) == {("t", 0): 40, ("t", 1): 40}
 
