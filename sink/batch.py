@@ -101,9 +101,11 @@ class WriteResult:
         dead_letters: Messages stored in ``sink_dead_letter`` (including rows the database
             rejected, which the writer turns into dead letters).
         rows: Rows inserted per table, child tables included.
+        rejected: The dead letters the writer made of events whose rows the database refused.
     """
 
     stored: int
     duplicates: int
     dead_letters: int
     rows: dict[str, int] = attrs.field(factory=dict)
+    rejected: tuple[DeadLetter, ...] = ()

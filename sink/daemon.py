@@ -220,7 +220,7 @@ class Daemon:
         self.metrics.messages.labels("stored").inc(result.stored)
         self.metrics.messages.labels("duplicate").inc(result.duplicates)
         self.metrics.messages.labels("dead_letter").inc(result.dead_letters)
-        for letter in self.batch.dead_letters:
+        for letter in (*self.batch.dead_letters, *result.rejected):
             self.metrics.dead_letters.labels(letter.error_class).inc()
         for table, rows in result.rows.items():
             self.metrics.rows.labels(table).inc(rows)

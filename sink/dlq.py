@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import collections
 import enum
-import logging
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -329,49 +327,15 @@ def _replay_one(
     described = f"{event.event_type}, ce_id {event.event_id}"
     if dry_run:
         return ReplayResult(letter, Outcome.WOULD_REPLAY, f"decodes as {described}")
-    with _rejections() as reasons:
-        result = warehouse.write(Batch(events=[event]), group_id)
-    if result.dead_letters:
-        reason = reasons[-1] if reasons else "the database rejected its rows again"
-        return ReplayResult(letter, Outcome.FAILED, reason)
+    result = warehouse.write(Batch(events=[event]), group_id)
+    if result.rejected:
+        rejection = result.rejected[0]
+        return ReplayResult(
+            letter, Outcome.FAILED, f"{rejection.error_class}: {rejection.error_message}"
+        )
     mark_replayed(warehouse.engine, [letter.id], datetime.now(UTC))
     outcome = Outcome.STORED if result.stored else Outcome.ALREADY_STORED
     return ReplayResult(letter, outcome, described)
-
-
-class _ReasonCollector(logging.Handler):
-    """Collects the reasons of the writer's "dead letter" warnings."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.reasons: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if getattr(record, "error_class", None) is not None:
-            self.reasons.append(record.getMessage().removeprefix("dead letter: "))
-
-
-@contextmanager
-def _rejections() -> Iterator[list[str]]:
-    """The reasons the writer logs while dead-lettering events (why a replay failed again).
-
-    :class:`~sink.batch.WriteResult` counts the events the database rejected but does not say
-    why; the writer logs each one with its reason, which is what this collects.
-    """
-    collector = _ReasonCollector()
-    writer_log = logging.getLogger(Warehouse.__module__)
-    level, propagate = writer_log.level, writer_log.propagate
-    if not writer_log.isEnabledFor(logging.WARNING):
-        # Warnings are not logged (SINK_LOG_LEVEL=error): collect them without showing them.
-        writer_log.setLevel(logging.WARNING)
-        writer_log.propagate = False
-    writer_log.addHandler(collector)
-    try:
-        yield collector.reasons
-    finally:
-        writer_log.removeHandler(collector)
-        writer_log.setLevel(level)
-        writer_log.propagate = propagate
 
 
 def summary_lines(results: Sequence[ReplayResult], *, dry_run: bool = False) -> list[str]:

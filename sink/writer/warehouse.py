@@ -140,7 +140,7 @@ class Warehouse:
                 dropped = {index for index, _error in culprits}
                 prepared = [rows for index, rows in enumerate(prepared) if index not in dropped]
                 continue
-            return _result(batch, inserted, len(rejected))
+            return _result(batch, inserted, rejected)
         raise WarehouseError(
             f"the database kept rejecting rows after {MAX_ROUNDS} rounds of dead-lettering"
         )
@@ -267,11 +267,12 @@ def _letter(event: DecodedEvent, error: BaseException) -> DeadLetter:
     return bookkeeping.rejected_event(event, error_class, message)
 
 
-def _result(batch: Batch, inserted: Inserted, rejected: int) -> WriteResult:
+def _result(batch: Batch, inserted: Inserted, rejected: Sequence[DeadLetter]) -> WriteResult:
     """The counts of the module docstring; ``rejected``: events dead-lettered by the writer."""
     return WriteResult(
         stored=inserted.events,
-        duplicates=len(batch.events) - inserted.events - rejected,
-        dead_letters=len(batch.dead_letters) + rejected,
+        duplicates=len(batch.events) - inserted.events - len(rejected),
+        dead_letters=len(batch.dead_letters) + len(rejected),
         rows=inserted.rows,
+        rejected=tuple(rejected),
     )

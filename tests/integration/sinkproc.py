@@ -40,21 +40,23 @@ class SinkRunner:
             key: value for key, value in os.environ.items() if not key.startswith("SINK_")
         }
         environment.update(
-            SINK_KAFKA_BOOTSTRAP_SERVERS=self.services.bootstrap_servers,
-            SINK_SCHEMA_REGISTRY_URL=self.services.registry_url,
-            SINK_DATABASE_URL=database_url(self.services, self.schema),
-            SINK_GROUP_ID=self.group_id,
-            SINK_TOPICS=",".join(self.topics),
-            SINK_PII="keep",
-            SINK_METRICS_PORT="0",
-            SINK_BATCH_MAX_MESSAGES="500",
-            SINK_BATCH_MAX_SECONDS="0.5",
-            SINK_LOG_FORMAT="json",
-            # A killed member's partitions move on after 6 s instead of librdkafka's 45 s.
-            SINK_KAFKA_SESSION_TIMEOUT_MS="6000",
-            SINK_KAFKA_HEARTBEAT_INTERVAL_MS="1000",
-            **overrides,
+            {
+                "SINK_KAFKA_BOOTSTRAP_SERVERS": self.services.bootstrap_servers,
+                "SINK_SCHEMA_REGISTRY_URL": self.services.registry_url,
+                "SINK_DATABASE_URL": database_url(self.services, self.schema),
+                "SINK_GROUP_ID": self.group_id,
+                "SINK_TOPICS": ",".join(self.topics),
+                "SINK_PII": "keep",
+                "SINK_METRICS_PORT": "0",
+                "SINK_BATCH_MAX_MESSAGES": "500",
+                "SINK_BATCH_MAX_SECONDS": "0.5",
+                "SINK_LOG_FORMAT": "json",
+                # A killed member's partitions move on after 6 s instead of librdkafka's 45 s.
+                "SINK_KAFKA_SESSION_TIMEOUT_MS": "6000",
+                "SINK_KAFKA_HEARTBEAT_INTERVAL_MS": "1000",
+            }
         )
+        environment.update(overrides)  # a test's own settings win
         return environment
 
     def log_path(self, name: str) -> Path:

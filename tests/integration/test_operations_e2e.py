@@ -48,18 +48,11 @@ def runner(
     return make
 
 
-def _environment(sink: SinkRunner, overrides: dict[str, str]) -> dict[str, str]:
-    """The runner's environment with ``overrides`` replacing its settings (``SINK_PII`` too)."""
-    environment = sink.environment()
-    environment.update(overrides)
-    return environment
-
-
 def run_status(sink: SinkRunner, *arguments: str, **overrides: str) -> tuple[int, str]:
     """Run `sink ARGUMENTS` (stdin not a terminal); its exit status and output (logs included)."""
     result = subprocess.run(
         sink.command(*arguments),
-        env=_environment(sink, overrides),
+        env=sink.environment(**overrides),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -74,7 +67,7 @@ def stdout_of(sink: SinkRunner, *arguments: str, **overrides: str) -> str:
     """`sink ARGUMENTS`' standard output (it must exit 0); logs (stderr) left out."""
     result = subprocess.run(
         sink.command(*arguments),
-        env=_environment(sink, {"SINK_LOG_LEVEL": "error", **overrides}),
+        env=sink.environment(**{"SINK_LOG_LEVEL": "error", **overrides}),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,

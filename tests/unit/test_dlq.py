@@ -196,7 +196,7 @@ def test_a_replay_that_still_fails_leaves_the_letter_and_says_why(
     consume(warehouse, decoder, [REFUSED])
     rejected, garbage = replay(warehouse, 1, 2)
     assert rejected.outcome is dlq.Outcome.FAILED
-    assert "IntegrityError: username refused" in rejected.detail
+    assert "IntegrityError: learning_course_enrollment: username refused" in rejected.detail
     assert garbage.outcome is dlq.Outcome.FAILED
     assert garbage.detail.startswith("FramingError: magic byte is 0x07")
     assert TOPIC not in garbage.detail  # the reason, without the location printed beside it
