@@ -49,6 +49,10 @@ run: venv services ## run the sink against the local services: every topic into 
 	eval "$$(scripts/services env)" && export SINK_TOPICS='$(TOPICS)' && \
 		$(BIN)/sink migrate && $(BIN)/sink run $(ARGS)
 
+.PHONY: bench
+bench: venv services ## end-to-end benchmark against the local services (ARGS="--events 100000")
+	eval "$$(scripts/services env)" && $(BIN)/python -m bench $(ARGS)
+
 test: venv venv-oe10 services lint ## install, start the services, lint, run every test
 	$(BIN)/pytest
 
