@@ -17,6 +17,7 @@ Failures by kind:
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 import re
 import signal
@@ -80,6 +81,9 @@ def consumer_config(settings: Settings) -> dict[str, Any]:
         "auto.offset.reset": "earliest",
         "enable.partition.eof": True,
         "partition.assignment.strategy": "cooperative-sticky",
+        # librdkafka prefetches up to 64 MB per partition by default; 16 MB keeps a backlog's RSS
+        # near 220 MB instead of 340 MB at the same rate (bench: 1M-event backlog).
+        "queued.max.messages.kbytes": 16384,
         **settings.kafka_options,
     }
 
@@ -400,6 +404,7 @@ def run_daemon(settings: Settings, *, stop_at_end: bool = False) -> None:
             server = HealthServer(settings.metrics_port, daemon.metrics, daemon.alive, daemon.ready)
             server.start()
         daemon.install_signal_handlers()
+        tune_garbage_collector()
         try:
             daemon.run()
         finally:
@@ -407,3 +412,16 @@ def run_daemon(settings: Settings, *, stop_at_end: bool = False) -> None:
                 server.stop()
     finally:
         warehouse.close()
+
+
+def tune_garbage_collector() -> None:
+    """Make the cyclic garbage collector cheap for a loop that allocates many short-lived objects.
+
+    Messages, decoded events and rows are freed by reference counting; they form no cycles. With
+    the default threshold the collector still ran every 700 allocations and took 21% of the loop
+    (py-spy, bench e2e). Objects alive at start-up (modules, schemas, compiled converters) are
+    frozen out of its scans, and young collections run every 100k allocations instead.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 1000)
