@@ -117,6 +117,7 @@ class Daemon:
         self.heartbeat = time.monotonic()
         self.batch_started = time.monotonic()
         self.last_group_check = 0.0
+        self.drained = False
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -164,8 +165,12 @@ class Daemon:
     def _collect(self) -> None:
         """Poll once and add what arrived to the batch."""
         self.heartbeat = time.monotonic()
-        room = self.settings.batch_max_messages - len(self.batch)
-        for message in self.consumer.consume(num_messages=max(room, 1), timeout=POLL_TIMEOUT_S):
+        room = max(self.settings.batch_max_messages - len(self.batch), 1)
+        messages = self.consumer.consume(num_messages=room, timeout=POLL_TIMEOUT_S)
+        # A short poll means the sink has read all there is: write now rather than wait for the
+        # batch timer (lower latency when caught up; under a backlog polls come back full).
+        self.drained = len(messages) < room
+        for message in messages:
             error = message.error()
             if error is None:
                 self._retry("decode", functools.partial(self._add, message))
@@ -203,7 +208,7 @@ class Daemon:
             return False
         full = len(self.batch) >= self.settings.batch_max_messages
         old = time.monotonic() - self.batch_started >= self.settings.batch_max_seconds
-        return full or old or (self.stop_at_end and self._assigned_at_end())
+        return full or old or self.drained
 
     def _flush(self) -> None:
         """Write the batch (with positions) in one transaction, then commit offsets to Kafka."""
