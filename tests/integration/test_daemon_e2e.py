@@ -25,6 +25,7 @@ from sink.decoder import Decoder
 from sink.errors import MessageLocation
 from sink.flatten import flattener_for
 from tests import producer
+from tests.cells import comparable
 from tests.integration.conftest import SERVICES, Services
 from tests.integration.sinkproc import (
     SinkRunner,
@@ -134,13 +135,15 @@ def _assert_rows_match(connection: sa.Connection, decoder: Decoder, message: Any
     stored = row._asdict()
     assert stored["event_type"] == message.event_type
     for column, value in expected.row.items():
-        assert stored[column] == value, f"{event.spec.table}.{column}"
+        assert comparable(stored[column]) == comparable(value), f"{event.spec.table}.{column}"
     for child_name, child_rows in expected.children.items():
         child = tables.table_for(child_name)
         found = connection.execute(
             sa.select(child).where(child.c.event_id == event.event_id).order_by(child.c.position)
         ).all()
-        assert [r._asdict() for r in found] == child_rows, child_name
+        assert [{k: comparable(v) for k, v in r._asdict().items()} for r in found] == [
+            {k: comparable(v) for k, v in r.items()} for r in child_rows
+        ], child_name
 
 
 def test_kill_9_at_random_moments_loses_and_duplicates_nothing(

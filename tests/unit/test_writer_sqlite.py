@@ -48,6 +48,7 @@ from sink.writer.dialects import dialect_for
 from sink.writer.failures import Failure
 from sink.writer.postgres import PostgresDialect
 from sink.writer.sqlite import sqlite_datetime
+from tests.cells import comparable
 from tests.producer import samples
 from tests.unit.test_flatten import payloads
 
@@ -174,13 +175,6 @@ def stored_rows(engine: sa.Engine, table: str, **where: Any) -> list[dict[str, A
         ]
 
 
-def comparable(value: Any) -> Any:
-    """Datetimes as aware UTC (SQLite returns naive UTC, DuckDB local time)."""
-    if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
-    return value
-
-
 def expected_envelope(event: DecodedEvent) -> dict[str, Any]:
     meta = event.metadata
     return {
@@ -265,10 +259,14 @@ class WriterContract:
             row = stored[0]
             assert {k: row[k] for k in expected_envelope(event)} == expected_envelope(event)
             assert row["ingested_at"] >= datetime.now(UTC) - timedelta(minutes=5)
-            assert {k: row[k] for k in flat.row} == {k: comparable(v) for k, v in flat.row.items()}
+            assert {k: comparable(row[k]) for k in flat.row} == {
+                k: comparable(v) for k, v in flat.row.items()
+            }
             for child, rows in flat.children.items():
                 found = stored_rows(warehouse.engine, child, event_id=event.event_id)
-                assert found == [{k: comparable(v) for k, v in r.items()} for r in rows], child
+                assert [{k: comparable(v) for k, v in r.items()} for r in found] == [
+                    {k: comparable(v) for k, v in r.items()} for r in rows
+                ], child
         assert result.stored == len(written) - unstorable
         assert result.dead_letters == unstorable
         assert result.duplicates == 0
