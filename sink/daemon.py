@@ -260,8 +260,8 @@ class Daemon:
         end; until then (another replica working, or a dead member's partitions not yet handed
         over) this member keeps polling, so that backfills never end early.
         """
-        if self.batch.positions or not self._assigned_at_end():
-            return False
+        if self.batch.positions or not self.assigned <= self.at_end:
+            return False  # work in hand (with no partition yet, the group check below decides)
         now = time.monotonic()
         if now - self.last_group_check < GROUP_CHECK_INTERVAL_S:
             return False

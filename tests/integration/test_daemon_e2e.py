@@ -299,3 +299,15 @@ def test_poison_messages_are_dead_lettered_and_the_stream_moves_on(
         assert reason, error_class
         if expected is not None:
             assert error_class == expected, reason
+
+
+def test_stop_at_end_with_empty_or_missing_topics_exits_at_once(
+    make_topic: Callable[..., str],
+    runner: Callable[..., SinkRunner],
+    unique: Callable[[str], str],
+) -> None:
+    empty = make_topic("empty", partitions=2)
+    sink = runner(empty, "^" + unique("nothing-matches"))
+    started = time.monotonic()
+    sink.run("run", "--stop-at-end", timeout=60)
+    assert time.monotonic() - started < 30
