@@ -243,10 +243,6 @@ def test_two_replicas_one_killed_mid_stream(
     _assert_exactly_once(pg_engine, sink, sent)
 
 
-def _raw(topic: str, value: bytes | None, headers: list[tuple[str, bytes]]) -> dict[str, Any]:
-    return {"topic": topic, "value": value, "headers": headers}
-
-
 def test_poison_messages_are_dead_lettered_and_the_stream_moves_on(
     services: Services,
     registry_client: SchemaRegistryClient,
@@ -259,8 +255,8 @@ def test_poison_messages_are_dead_lettered_and_the_stream_moves_on(
     valid = next(iter(good.values()))
 
     def headers(event_type: str = ENROLLMENT, **replace: bytes | None) -> list[tuple[str, bytes]]:
-        fresh = dict(producer.headers(event_type))
-        fresh.update(replace)  # type: ignore[arg-type]
+        fresh: dict[str, bytes | None] = dict(producer.headers(event_type))
+        fresh.update(replace)
         return [(k, v) for k, v in fresh.items() if v is not None]
 
     bad_key = valid.value.replace(b"course-v1:", b"course-v9:", 1)
