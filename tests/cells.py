@@ -27,3 +27,15 @@ def _json_numbers_as_floats(value: Any) -> Any:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     return value
+
+
+def holds_nul(value: Any) -> bool:
+    """Whether a value holds a NUL character in some text, JSON keys included (PostgreSQL cannot
+    store those)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(holds_nul(key) or holds_nul(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(holds_nul(item) for item in value)
+    return False

@@ -25,7 +25,7 @@ from sink.decoder import Decoder
 from sink.errors import MessageLocation
 from sink.flatten import flattener_for
 from tests import producer
-from tests.cells import comparable
+from tests.cells import comparable, holds_nul
 from tests.integration.conftest import SERVICES, Services
 from tests.integration.sinkproc import (
     SinkRunner,
@@ -70,19 +70,8 @@ def _all_event_tables() -> list[str]:
     return sorted({spec.table for spec in catalog.all_specs()})
 
 
-def _holds_nul(value: Any) -> bool:
-    """Whether a payload holds a NUL character in some text (PostgreSQL cannot store those)."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(_holds_nul(v) for v in value)
-    return False
-
-
 def _unstorable(sent: dict[str, Any]) -> set[str]:
-    return {i for i, message in sent.items() if _holds_nul(producer.comparable(message.data))}
+    return {i for i, message in sent.items() if holds_nul(producer.comparable(message.data))}
 
 
 def _assert_exactly_once(

@@ -48,7 +48,7 @@ from sink.writer.dialects import dialect_for
 from sink.writer.failures import Failure
 from sink.writer.postgres import PostgresDialect
 from sink.writer.sqlite import sqlite_datetime
-from tests.cells import comparable
+from tests.cells import comparable, holds_nul
 from tests.producer import samples
 from tests.unit.test_flatten import payloads
 
@@ -192,19 +192,9 @@ def expected_envelope(event: DecodedEvent) -> dict[str, Any]:
     }
 
 
-def has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(has_nul(key) or has_nul(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(has_nul(item) for item in value)
-    return False
-
-
 def flat_has_nul(flat: flatten.Flattened) -> bool:
     rows = [flat.row, *(row for rows in flat.children.values() for row in rows)]
-    return any(has_nul(value) for row in rows for value in row.values())
+    return any(holds_nul(value) for row in rows for value in row.values())
 
 
 def hashed(text: str) -> str:
