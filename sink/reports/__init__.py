@@ -1,0 +1,1 @@
+"""Reports over the warehouse: the reporting views Alembic creates, ``sink report``, the HTML page."""
