@@ -9,41 +9,23 @@ land in the first schema of the connection's ``search_path`` (``-c search_path=â
 connection options), and so does ``alembic_version``; autogenerate compares that same schema.
 
 SQLite gets batch mode (``ALTER`` by table copy). DuckDB works through the small
-:class:`DuckDBImpl` below, which creates the sequences that stand in for identity columns there
-(see :mod:`sink.tables`).
+:class:`sink.schema_check.DuckDBImpl`, which creates the sequences that stand in for identity
+columns there (see :mod:`sink.tables`).
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import sqlalchemy as sa
 from alembic import context
-from alembic.ddl.impl import DefaultImpl
 
 from sink import tables
+from sink.schema_check import DuckDBImpl  # noqa: F401 - defining it registers DuckDB with Alembic
 
 DEFAULT_DATABASE_URL = "sqlite:///sink.db"
 
 target_metadata: sa.MetaData = tables.metadata
-
-
-class DuckDBImpl(DefaultImpl):
-    """Alembic support for duckdb-engine: transactional DDL, plus identity-column sequences."""
-
-    __dialect__ = "duckdb"
-    transactional_ddl = True
-
-    def create_table(self, table: sa.Table, **kw: Any) -> None:
-        for ddl in tables.create_sequences_ddl(table):
-            self._exec(ddl)
-        super().create_table(table, **kw)
-
-    def drop_table(self, table: sa.Table, **kw: Any) -> None:
-        super().drop_table(table, **kw)
-        for ddl in tables.drop_sequences_ddl(table):
-            self._exec(ddl)
 
 
 def run_migrations(connection: sa.Connection) -> None:

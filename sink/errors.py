@@ -148,3 +148,10 @@ class WarehouseError(SinkError):
 
     Bad credentials, a missing database, a permission denied: the message says which.
     """
+
+
+class ReportError(SinkError):
+    """A report cannot be given as asked: an unknown name, or a filter it has no column for.
+
+    The message names the report and the option (``--course``, ``--since``).
+    """

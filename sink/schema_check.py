@@ -11,14 +11,16 @@ schema at head and do nothing. (SQLite serializes writers by itself; DuckDB allo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.ddl.impl import DefaultImpl
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from sink import tables
 from sink.errors import SchemaOutOfDateError
 
 #: The repository holding ``alembic.ini`` and ``migrations/``.
@@ -28,6 +30,28 @@ MIGRATIONS: Final = PROJECT_ROOT / "migrations"
 
 #: Key of the PostgreSQL advisory lock held while migrating (``sink`` in ASCII).
 MIGRATION_LOCK: Final = 0x73696E6B
+
+
+class DuckDBImpl(DefaultImpl):
+    """Alembic support for duckdb-engine: transactional DDL, plus identity-column sequences.
+
+    Defining the class registers it with Alembic, which finds an implementation by dialect name:
+    reading a DuckDB warehouse's revision (:func:`current_revision`) needs it too, not only
+    migrating (``migrations/env.py`` imports it from here).
+    """
+
+    __dialect__ = "duckdb"
+    transactional_ddl = True
+
+    def create_table(self, table: sa.Table, **kw: Any) -> None:
+        for ddl in tables.create_sequences_ddl(table):
+            self._exec(ddl)
+        super().create_table(table, **kw)
+
+    def drop_table(self, table: sa.Table, **kw: Any) -> None:
+        super().drop_table(table, **kw)
+        for ddl in tables.drop_sequences_ddl(table):
+            self._exec(ddl)
 
 
 def alembic_config(connection: sa.Connection | None = None) -> Config:
