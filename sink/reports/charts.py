@@ -27,11 +27,15 @@ from typing import Final
 import attrs
 
 #: Width of every chart in SVG user units (the page scales it to its card).
-WIDTH: Final = 640
+WIDTH: Final = 560
 #: Height of the plot area of column and line charts.
 PLOT_HEIGHT: Final = 220
-#: Height of one row of a horizontal bar chart.
+#: Height of one row of a horizontal bar chart with many bars.
 ROW_HEIGHT: Final = 30
+#: Least height of the plot area of a horizontal bar chart (a few bars get taller rows).
+BARS_MIN_HEIGHT: Final = 132
+#: Thickest bar of a horizontal bar chart.
+BAR_THICKNESS: Final = 24
 #: Longest category label shown whole; longer ones are cut with an ellipsis (full text on hover).
 LABEL_CHARS: Final = 22
 
@@ -114,21 +118,23 @@ def column_chart(name: str, bars: Sequence[Bar], *, x_label: str, y_label: str) 
 
 def bar_chart(name: str, bars: Sequence[Bar], *, x_label: str, y_label: str) -> str:
     """Horizontal bars, one row per category in order, their counts printed past their ends."""
-    frame = Frame(left=176, right=56, top=8, bottom=52)
+    frame = Frame(left=170, right=56, top=8, bottom=52)
     ticks = nice_ticks(max(bar.value for bar in bars))
     plot_width = WIDTH - frame.left - frame.right
-    plot_height = ROW_HEIGHT * len(bars)
+    plot_height = max(ROW_HEIGHT * len(bars), BARS_MIN_HEIGHT)
+    row = plot_height / len(bars)
+    thickness = min(row - 10, BAR_THICKNESS)
     parts = [
         *_count_grid(frame, ticks, plot_height),
         _axis_labels(frame, plot_height, x_label, y_label),
     ]
     for index, bar in enumerate(bars):
         width = bar.value / ticks[-1] * plot_width
-        y = frame.top + index * ROW_HEIGHT
-        parts.append(_rect(frame.left, y + 5, width, ROW_HEIGHT - 10, bar))
-        middle = y + ROW_HEIGHT / 2 + 4
-        parts.append(_text(frame.left - 8, middle, _short(bar.label), "tick", anchor="end"))
-        parts.append(_text(frame.left + width + 6, middle, f"{bar.value:,}", "value", "start"))
+        middle = frame.top + (index + 0.5) * row
+        parts.append(_rect(frame.left, middle - thickness / 2, width, thickness, bar))
+        baseline = middle + 4.5
+        parts.append(_text(frame.left - 8, baseline, _short(bar.label), "tick", anchor="end"))
+        parts.append(_text(frame.left + width + 6, baseline, f"{bar.value:,}", "value", "start"))
     return _svg(name, frame.top + plot_height + frame.bottom, parts)
 
 
@@ -136,7 +142,7 @@ def line_chart(
     name: str, labels: Sequence[str], series: Sequence[Series], *, x_label: str, y_label: str
 ) -> str:
     """Lines over evenly spaced points labelled ``labels``, a marker on every point, a legend."""
-    frame = Frame(left=64, right=24, top=36, bottom=56)
+    frame = Frame(left=64, right=40, top=36, bottom=56)
     ticks = nice_ticks(max(max(line.values) for line in series))
     plot_width = WIDTH - frame.left - frame.right
     step = plot_width / (len(labels) - 1) if len(labels) > 1 else 0.0
@@ -211,8 +217,8 @@ def _legend(frame: Frame, series: Sequence[Series]) -> str:
 
 
 def _shown(xs: Sequence[float]) -> list[int]:
-    """Indexes of the points whose labels fit under the axis (about 80 units apart), last kept."""
-    every = max(1, math.ceil(80 / (xs[1] - xs[0]))) if len(xs) > 1 else 1
+    """Indexes of the points whose labels fit under the axis (about 90 units apart), last kept."""
+    every = max(1, math.ceil(90 / (xs[1] - xs[0]))) if len(xs) > 1 else 1
     shown = list(range(0, len(xs), every))
     if shown[-1] != len(xs) - 1:
         shown[-1] = len(xs) - 1

@@ -511,18 +511,18 @@ h2 { font-size: 1.08rem; margin: 0 0 2px; font-weight: 600; }
 .facts dt { color: var(--muted); font-size: 0.78rem; text-transform: uppercase;
   letter-spacing: .04em; }
 .facts dd { margin: 0; font-weight: 500; overflow-wrap: anywhere; }
-.tiles { display: grid; grid-template-columns: repeat(auto-fit, minmax(170px, 1fr)); gap: 14px;
-  margin-bottom: 18px; }
+.tiles { display: grid; gap: 14px; margin-bottom: 18px;
+  grid-template-columns: repeat(auto-fit, minmax(min(150px, 100%), 1fr)); }
 .tile, .card { background: var(--card); border: 1px solid var(--border); border-radius: 10px; }
 .tile { padding: 14px 16px; display: flex; flex-direction: column; }
 .tile .figure { font-size: 1.6rem; font-weight: 650; font-variant-numeric: tabular-nums; }
 .tile .label { color: var(--muted); font-size: 0.85rem; }
-.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(440px, 1fr)); gap: 18px;
-  margin-bottom: 18px; }
+.charts { display: grid; gap: 18px; margin-bottom: 18px;
+  grid-template-columns: repeat(auto-fit, minmax(min(440px, 100%), 1fr)); }
 .card { margin: 0; padding: 16px 18px 12px; min-width: 0; }
 figcaption { color: var(--muted); font-size: 0.85rem; margin-bottom: 8px; }
 svg.chart { display: block; width: 100%; height: auto; overflow: visible; }
-svg.chart text { fill: var(--text); font-size: 12px; font-family: inherit; }
+svg.chart text { fill: var(--text); font-size: 13px; font-family: inherit; }
 svg.chart .tick, svg.chart .legend { fill: var(--muted); }
 svg.chart .axis-label { font-weight: 600; fill: var(--muted); }
 svg.chart .value { font-weight: 600; font-variant-numeric: tabular-nums; }
@@ -539,16 +539,18 @@ svg.chart .point.series-2, svg.chart .swatch.series-2 { fill: var(--series-2); }
   border-radius: 8px; text-align: center; padding: 16px; }
 .no-data strong { color: var(--text); font-size: 1.05rem; }
 .scroll { overflow-x: auto; }
-table { border-collapse: collapse; width: 100%; font-size: 0.92rem; margin-top: 8px; }
+table { border-collapse: collapse; width: 100%; min-width: 640px; font-size: 0.92rem;
+  margin-top: 8px; }
 th, td { padding: 7px 10px; border-bottom: 1px solid var(--border); text-align: left;
   vertical-align: top; }
 th { color: var(--muted); font-weight: 600; font-size: 0.8rem; text-transform: uppercase;
   letter-spacing: .03em; }
-td { overflow-wrap: anywhere; }
+td { overflow-wrap: break-word; }
 .num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tbody tr:hover { background: color-mix(in srgb, var(--accent) 7%, transparent); }
 td.empty, .muted { color: var(--muted); }
 code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 0.88em; }
 footer { color: var(--muted); font-size: 0.82rem; margin-top: 18px; }
+@media (max-width: 520px) { main { padding: 16px 10px 28px; } .card { padding: 12px 10px; } }
 @media print { body { background: #fff; } .card, .tile { break-inside: avoid; } }
 """
