@@ -5,8 +5,11 @@ and page errors are collected. Each test asserts that nothing was requested, not
 the four charts are laid out with a size, they draw as many bars and points as the data has, and
 the headings are there; a screenshot lands in the test's ``tmp_path``.
 
-The data is the synthetic :func:`tests.unit.test_report_html.sample_report` (and its empty
-variant).
+Two sources of data: the synthetic :func:`tests.unit.test_report_html.sample_report` (and its empty
+variant), and end to end a SQLite warehouse migrated to head, events written by
+:class:`sink.writer.Warehouse`, and :func:`sink.reports.html.write_html_report` reading the views.
+:func:`~sink.reports.html.collect_report` is also checked to read the same data from the views of
+DuckDB and PostgreSQL (the local services' database, in a schema of its own).
 """
 
 from __future__ import annotations
@@ -14,15 +17,33 @@ from __future__ import annotations
 import contextlib
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
+import sqlalchemy as sa
+from opaque_keys.edx.keys import CourseKey
 from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Route, sync_playwright
 
-from sink.reports.html import ReportData, render_report
+from sink import catalog, events
+from sink.decoder import DecodedEvent
+from sink.errors import ConfigError
+from sink.reports.html import (
+    CategoryCount,
+    CourseSummary,
+    EnrollmentDay,
+    GradeBucket,
+    ReportData,
+    collect_report,
+    render_report,
+    write_html_report,
+)
+from sink.schema_check import migrate
+from sink.writer import Warehouse
 from tests.unit.test_report_html import HOSTILE, empty_report, sample_report
+from tests.unit.test_writer_sqlite import batch_of, decoded
 
 CHARTS = ("enrollments", "grades", "modes", "certificates")
 HEADINGS = (
@@ -232,3 +253,187 @@ def _luminance(css_colour: str) -> float:
     """Rough brightness 0..1 of an ``rgb(r, g, b)`` colour."""
     channels = [int(part) for part in css_colour.split("(")[1].rstrip(")").split(",")[:3]]
     return sum(channels) / (3 * 255)
+
+
+# --- end to end: events in a SQLite warehouse, the views, the file -------------------------------
+
+DAY = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+FIRST = CourseKey.from_string("course-v1:Org+Hostile+2026")
+SECOND = CourseKey.from_string("course-v1:Org+Second+2026")
+
+
+def user(user_id: int) -> events.UserData:
+    personal = events.UserPersonalData(f"learner{user_id}", f"learner{user_id}@example.org")
+    return events.UserData(id=user_id, is_active=True, pii=personal)
+
+
+def course(key: CourseKey) -> events.CourseData:
+    return events.CourseData(key, HOSTILE if key == FIRST else "Second course")
+
+
+def enrollment(
+    event_type: str, user_id: int, key: CourseKey, mode: str, day: int, offset: int
+) -> DecodedEvent:
+    active = not event_type.endswith("unenrollment.completed.v1")
+    data = events.CourseEnrollmentData(
+        user(user_id), course(key), mode, active, DAY + timedelta(days=day)
+    )
+    return decoded(catalog.spec_for(event_type), data, offset, time=DAY + timedelta(days=day))
+
+
+def grade(user_id: int, key: CourseKey, percent: float, offset: int) -> DecodedEvent:
+    data = events.PersistentCourseGradeData(
+        user_id, course(key), DAY, "v1", "hash", percent, "Pass" if percent >= 0.5 else "", DAY
+    )
+    spec = catalog.spec_for("org.openedx.learning.course.persistent_grade_summary.changed.v1")
+    return decoded(spec, data, offset, time=DAY + timedelta(days=3))
+
+
+def certificate(user_id: int, key: CourseKey, status: str, offset: int) -> DecodedEvent:
+    data = events.CertificateData(
+        user(user_id), course(key), "verified", "0.9", "https://certs.example/x", "Name", status
+    )
+    spec = catalog.spec_for("org.openedx.learning.certificate.created.v1")
+    return decoded(spec, data, offset, time=DAY + timedelta(days=3))
+
+
+def warehouse_events() -> list[DecodedEvent]:
+    """Enrollments on days 0, 1 and 3 (none on day 2), one unenrollment, grades, certificates."""
+    created = "org.openedx.learning.course.enrollment.created.v1"
+    gone = "org.openedx.learning.course.unenrollment.completed.v1"
+    return [
+        enrollment(created, 1, FIRST, "audit", 0, 0),
+        enrollment(created, 2, FIRST, "verified", 0, 1),
+        enrollment(created, 3, FIRST, "verified", 1, 2),
+        enrollment(created, 4, SECOND, "audit", 3, 3),
+        enrollment(gone, 1, FIRST, "audit", 3, 4),
+        grade(2, FIRST, 0.95, 5),
+        grade(3, FIRST, 1.0, 6),
+        grade(4, SECOND, 0.72, 7),
+        certificate(2, FIRST, "downloadable", 8),
+        certificate(3, FIRST, "downloadable", 9),
+        certificate(4, SECOND, "notpassing", 10),
+    ]
+
+
+def filled(url: str) -> Warehouse:
+    """The warehouse at ``url`` migrated to head, holding :func:`warehouse_events`."""
+    migrate(url)
+    warehouse = Warehouse(url, "keep")
+    result = warehouse.write(batch_of(warehouse_events()), "report-test")
+    assert result.stored == len(warehouse_events())
+    return warehouse
+
+
+@pytest.fixture
+def sqlite_warehouse(tmp_path: Path) -> Iterator[Warehouse]:
+    """A SQLite warehouse holding :func:`warehouse_events`."""
+    warehouse = filled(f"sqlite:///{tmp_path / 'warehouse.db'}")
+    yield warehouse
+    warehouse.close()
+
+
+@pytest.fixture(params=["sqlite", "duckdb", "postgresql"])
+def any_warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Warehouse]:
+    """A warehouse of each database holding :func:`warehouse_events` (PostgreSQL: own schema)."""
+    if request.param == "postgresql":
+        services = request.getfixturevalue("services")
+        schema = request.getfixturevalue("pg_schema")
+        url = f"{services.database_url}?options=-csearch_path%3D{schema}"
+    else:
+        url = f"{request.param}:///{tmp_path / 'warehouse.db'}"
+    warehouse = filled(url)
+    yield warehouse
+    warehouse.close()
+
+
+def test_every_database_gives_the_same_report(any_warehouse: Warehouse) -> None:
+    with any_warehouse.engine.connect() as connection:
+        data = collect_report(connection)
+        first = collect_report(connection, str(FIRST), (DAY + timedelta(days=1)).date())
+    assert data.dialect == any_warehouse.engine.dialect.name
+    assert data.enrollment_days == (
+        EnrollmentDay(date(2026, 3, 2), 2, 0),
+        EnrollmentDay(date(2026, 3, 3), 1, 0),
+        EnrollmentDay(date(2026, 3, 5), 1, 1),
+    )
+    assert data.modes == (CategoryCount("verified", 2), CategoryCount("audit", 1))
+    assert data.grade_buckets == (GradeBucket(70, 1), GradeBucket(90, 2))
+    assert data.certificate_statuses == (
+        CategoryCount("downloadable", 2),
+        CategoryCount("notpassing", 1),
+    )
+    assert [attrs.evolve(course, average_grade=None) for course in data.courses] == [
+        CourseSummary(str(FIRST), HOSTILE, 3, 2, 2, 2, None),
+        CourseSummary(str(SECOND), "Second course", 1, 1, 0, 1, None),
+    ]
+    assert [course.average_grade for course in data.courses] == [
+        pytest.approx(0.975),
+        pytest.approx(0.72),
+    ]
+    assert first.enrollment_days == (
+        EnrollmentDay(date(2026, 3, 3), 1, 0),
+        EnrollmentDay(date(2026, 3, 5), 0, 1),
+    )
+    assert [course.course_key for course in first.courses] == [str(FIRST)]
+
+
+def test_report_of_a_warehouse_in_the_browser(
+    sqlite_warehouse: Warehouse, open_page: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "warehouse.html"
+    write_html_report(sqlite_warehouse.engine, path)
+    opened: Visit = open_page(path)
+    page = opened.page
+    opened.assert_clean()
+    assert_headings(page)
+    for chart in CHARTS:
+        assert_chart_shown(page, chart)
+    assert drawn(page, "enrollments", "circle.point.series-1") == [2, 1, 0, 1]
+    assert drawn(page, "enrollments", "circle.point.series-2") == [0, 0, 0, 1]
+    assert drawn(page, "grades", "rect.bar") == [0, 0, 0, 0, 0, 0, 0, 1, 0, 2]
+    assert drawn(page, "modes", "rect.bar") == [2, 1]
+    assert drawn(page, "certificates", "rect.bar") == [2, 1]
+    assert page.get_by_role("cell", name=HOSTILE).is_visible()
+    assert page.locator("script").count() == 0
+    assert "sqlite:///" not in page.content()
+    page.screenshot(path=tmp_path / "warehouse.png", full_page=True)
+
+
+def test_report_of_one_course_since_a_day(
+    sqlite_warehouse: Warehouse, open_page: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "first.html"
+    since = (DAY + timedelta(days=1)).date()
+    write_html_report(sqlite_warehouse.engine, path, course=str(FIRST), since=since)
+    opened: Visit = open_page(path)
+    page = opened.page
+    opened.assert_clean()
+    assert drawn(page, "enrollments", "circle.point.series-1") == [1, 0, 0]
+    assert drawn(page, "enrollments", "circle.point.series-2") == [0, 0, 1]
+    assert drawn(page, "grades", "rect.bar") == [0, 0, 0, 0, 0, 0, 0, 0, 0, 2]
+    assert drawn(page, "modes", "rect.bar") == [2]
+    assert drawn(page, "certificates", "rect.bar") == [2]
+    assert page.locator("tbody tr").count() == 1
+
+
+def test_an_unwritable_report_path_is_a_clear_error(
+    sqlite_warehouse: Warehouse, tmp_path: Path
+) -> None:
+    path = tmp_path / "missing-folder" / "report.html"
+    with pytest.raises(ConfigError, match="cannot write the HTML report"):
+        write_html_report(sqlite_warehouse.engine, path)
+    assert not path.parent.exists()
+
+
+def test_an_empty_warehouse_reports_no_data(open_page: Any, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    migrate(url)
+    engine = sa.create_engine(url)
+    path = tmp_path / "empty.html"
+    write_html_report(engine, path)
+    engine.dispose()
+    opened: Visit = open_page(path)
+    opened.assert_clean()
+    assert opened.page.locator("[data-no-data]").count() == 4
+    assert opened.page.locator("svg").count() == 0
