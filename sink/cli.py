@@ -19,6 +19,7 @@ from sink.decoder import Decoder, registry_client
 from sink.errors import ConfigError, SinkError, UnknownEventTypeError
 from sink.forget import forget_user
 from sink.logs import configure_logging
+from sink.reports.command import report_command
 from sink.writer import Warehouse
 
 
@@ -132,6 +133,9 @@ def schemas(event_type: str | None) -> None:
         hint = "`sink events` lists the known ones"
         raise click.BadParameter(f"{error}; {hint}", param_hint="EVENT_TYPE") from None
     click.echo(json.dumps(canonical_schema(spec), indent=2))
+
+
+cli.add_command(report_command)
 
 
 @cli.command("config")
