@@ -132,7 +132,7 @@ REPORTS: Final[tuple[Report, ...]] = (
             _column(
                 "average_grade",
                 _FLOAT,
-                "Mean of the learners' latest percent grades (0-1); empty when none is known.",
+                "Mean of the learners' latest percent grades (0-1); NULL when none is known.",
             ),
         ),
         order_by=("course_key",),
