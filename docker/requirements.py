@@ -1,4 +1,4 @@
-"""Print the sink's requirements from pyproject.toml, one per line, for the image's dependency layer.
+"""Print the requirements of pyproject.toml, one per line, for the image's dependency layer.
 
 The Dockerfile installs these before it copies the source, so that editing the code does not
 reinstall the dependencies (only a change of pyproject.toml does). Printed: the build system's
