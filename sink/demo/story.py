@@ -47,7 +47,7 @@ SUBSIDY: Final = "enterprise-subsidy"
 REFUND_WINDOW: Final = timedelta(days=14)
 EARLIEST_SESSION_H: Final = 0.5
 LATEST_SESSION_H: Final = 21.5
-UNENROLL_CHANCE: Final = 0.025
+UNENROLL_CHANCE: Final = 0.035
 UPGRADE_CHANCE: Final = 0.04
 FORUM_CHANCE: Final = 0.12
 EXAM_CHANCE: Final = 0.4
@@ -160,7 +160,9 @@ class Story:
 
     def _session(self, learner: Learner, day_start: datetime) -> Session:
         rng = self.rng
-        hour = min(max(learner.hour + rng.gauss(0, 1.5), EARLIEST_SESSION_H), LATEST_SESSION_H)
+        hour = learner.hour + rng.gauss(0, 1.5)
+        if not EARLIEST_SESSION_H <= hour <= LATEST_SESSION_H:
+            hour = rng.uniform(EARLIEST_SESSION_H, LATEST_SESSION_H)
         moment = day_start + timedelta(hours=hour)
         session_id = f"{rng.getrandbits(128):032x}"
         first_day = not learner.registered
@@ -222,10 +224,11 @@ class Story:
         staff = rng.choice(self.world.staff) if rng.random() < 0.04 else None
         self.out.emit(moment, p.ENROLLMENT_CREATED, p.enrollment(learner.user, enrollment, staff))
         visit = Visit(learner, course, session_id)
+        logged_at = moment + _seconds(0.05)
         activated = tracking.enrollment_event(
-            "edx.course.enrollment.activated", visit, moment, mode
+            "edx.course.enrollment.activated", visit, logged_at, mode
         )
-        self.out.emit(moment + _seconds(0.05), p.TRACKING, activated)
+        self.out.emit(logged_at, p.TRACKING, activated)
         if course.template.cohorts:
             cohort = CohortData(learner.user, course.data, rng.choice(course.template.cohorts))
             self.out.emit(moment + _seconds(1), p.COHORT_CHANGED, cohort)
@@ -267,22 +270,23 @@ class Story:
         enrollment.mode = _paid_mode(enrollment.course)
         data = p.enrollment(visit.learner.user, enrollment, None)
         self.out.emit(moment, p.ENROLLMENT_CHANGED, data)
+        logged_at = moment + _seconds(0.05)
         changed = tracking.enrollment_event(
-            "edx.course.enrollment.mode_changed", visit, moment, enrollment.mode
+            "edx.course.enrollment.mode_changed", visit, logged_at, enrollment.mode
         )
-        self.out.emit(moment + _seconds(0.05), p.TRACKING, changed)
+        self.out.emit(logged_at, p.TRACKING, changed)
 
     def _unenroll(self, visit: Visit, enrollment: Enrollment, moment: datetime) -> None:
         enrollment.active = False
         data = p.enrollment(visit.learner.user, enrollment, None)
         self.out.emit(moment, p.UNENROLLMENT, data)
+        logged_at = moment + _seconds(0.05)
         left = tracking.enrollment_event(
-            "edx.course.enrollment.deactivated", visit, moment, enrollment.mode
+            "edx.course.enrollment.deactivated", visit, logged_at, enrollment.mode
         )
-        self.out.emit(moment + _seconds(0.05), p.TRACKING, left)
+        self.out.emit(logged_at, p.TRACKING, left)
         funding = enrollment.funding
-        customer = visit.learner.customer
-        if funding is None or customer is None or moment - enrollment.created > REFUND_WINDOW:
+        if funding is None or moment - enrollment.created > REFUND_WINDOW:
             return
         reversed_at = moment + _seconds(2)
         refund = p.reversal(self.rng, funding, reversed_at)
@@ -292,8 +296,6 @@ class Story:
             attrs.evolve(funding, modified=reversed_at, reversal=refund),
             SUBSIDY,
         )
-        redemption = p.redemption(visit.learner, customer, enrollment.course)
-        self.out.emit(reversed_at + _seconds(1), p.REDEMPTION_REVERSED, redemption, SUBSIDY)
 
     # --- grades and certificates ---------------------------------------------------------------
 
@@ -316,14 +318,16 @@ class Story:
             self.out.emit(moment + _seconds(1), p.PASSING_STATUS, status)
         if passing and not was_passing and enrollment.mode in CERTIFICATE_MODES:
             self._certify(visit.learner, enrollment, moment + _seconds(rng.uniform(60, 600)))
-        elif enrollment.certificate == "downloadable" and rng.random() < 0.08:
+        elif _certified_before(enrollment, moment) and rng.random() < 0.08:
             regenerated = p.certificate(visit.learner, enrollment, "downloadable", "downloadable")
             self.out.emit(moment + _seconds(120), p.CERTIFICATE_CHANGED, regenerated)
 
     def _certify(self, learner: Learner, enrollment: Enrollment, moment: datetime) -> None:
         enrollment.certificate = "downloadable"
+        enrollment.certified_at = moment
         enrollment.certificate_url = f"https://{p.HOST}/certificates/{object_id(self.rng)}"
-        self.out.emit(moment, p.CERTIFICATE_CREATED, p.certificate(learner, enrollment, "", ""))
+        created = p.certificate(learner, enrollment, "downloadable", "")
+        self.out.emit(moment, p.CERTIFICATE_CREATED, created)
         self.certified.append((learner, enrollment))
 
     def _revocations(self, day_start: datetime) -> None:
@@ -368,25 +372,27 @@ class Story:
         """Start a thread, respond to one, or comment on a response."""
         rng, course = self.rng, enrollment.course
         threads = self.world.threads[str(course.key)]
-        recent = threads[-10:]
-        answered = [thread for thread in recent if thread.responses]
+        # Others' sessions of the day may be decided already but come later: only earlier posts.
+        recent = [thread for thread in threads[-10:] if thread.created < moment]
+        answered = [thread for thread in recent if thread.answered_before(moment)]
         choice = rng.random()
         post_id = object_id(rng)
         if not recent or choice < 0.4:
-            thread = p.new_thread(rng, course, post_id)
+            thread = p.new_thread(rng, course, post_id, moment)
             threads.append(thread)
             event_type, name = p.THREAD_CREATED, "edx.forum.thread.created"
         elif choice < 0.8 or not answered:
             thread = rng.choice(recent)
-            thread.responses.append(post_id)
+            thread.responses.append((post_id, moment))
             event_type, name = p.RESPONSE_CREATED, "edx.forum.response.created"
         else:
             thread = rng.choice(answered)
             event_type, name = p.COMMENT_CREATED, "edx.forum.comment.created"
         data = p.post(rng, visit.learner, course, thread, post_id)
         self.out.emit(moment, event_type, data)
-        logged = tracking.forum_event(name, visit, moment, thread, post_id)
-        self.out.emit(moment + _seconds(0.2), p.TRACKING, logged)
+        logged_at = moment + _seconds(0.2)
+        logged = tracking.forum_event(name, visit, logged_at, thread, post_id)
+        self.out.emit(logged_at, p.TRACKING, logged)
 
     # --- staff ---------------------------------------------------------------------------------
 
@@ -403,6 +409,16 @@ class Story:
 
 def _paid_mode(course: Course) -> str:
     return next(mode for mode, _ in course.template.modes if mode != "audit")
+
+
+def _certified_before(enrollment: Enrollment, moment: datetime) -> bool:
+    """Whether the enrollment holds a downloadable certificate created before ``moment``."""
+    certified_at = enrollment.certified_at
+    return (
+        enrollment.certificate == "downloadable"
+        and certified_at is not None
+        and (certified_at < moment)
+    )
 
 
 def _upgradable(enrollment: Enrollment) -> bool:

@@ -63,9 +63,12 @@ class DemoEvent:
 
 
 def default_start(now: datetime | None = None) -> datetime:
-    """The start of a timeline ending at the last full hour before ``now`` (default: now)."""
+    """The start of a timeline ending at the last midnight (UTC) before ``now`` (default: now).
+
+    Days run from midnight to midnight, so hours of the day look as they would in a deployment.
+    """
     now = datetime.now(UTC) if now is None else now.astimezone(UTC)
-    return now.replace(minute=0, second=0, microsecond=0) - timedelta(days=DAYS)
+    return now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=DAYS)
 
 
 def generate(seed: int, events: int, start: datetime | None = None) -> Iterator[DemoEvent]:

@@ -13,7 +13,7 @@
   ``learning-discussions``              forum thread, response, comment created
   ``learning-exam-attempt-lifecycle``   exam attempt submitted/verified/rejected/errored/reset
   ``analytics``                         tracking logs
-  ``enterprise-subsidy``                subsidy redeemed/redemption reversed, ledger transactions
+  ``enterprise-subsidy``                subsidy redeemed, ledger transactions
   ====================================  ===================================================
 
 * **Value**: byte ``0x00``, the 4-byte big-endian schema id, then the schemaless Avro record of
@@ -108,10 +108,7 @@ def _routes() -> dict[str, Route]:
             p.EXAM_RESET,
         ),
         ("analytics", "tracking_log.name"): (p.TRACKING,),
-        ("enterprise-subsidy", "redemption.subsidy_identifier"): (
-            p.REDEEMED,
-            p.REDEMPTION_REVERSED,
-        ),
+        ("enterprise-subsidy", "redemption.subsidy_identifier"): (p.REDEEMED,),
         ("enterprise-subsidy", "ledger_transaction.uuid"): (
             p.LEDGER_CREATED,
             p.LEDGER_COMMITTED,
@@ -196,7 +193,7 @@ class WireMessage:
     topic: str
     key: bytes
     value: bytes = attrs.field(repr=lambda value: f"<{len(value)} bytes>")
-    headers: list[tuple[str, bytes]]
+    headers: tuple[tuple[str, bytes], ...]
     event_type: str
 
 
@@ -251,9 +248,9 @@ def frame(schema_id: int) -> bytes:
     return b"\x00" + struct.pack(">I", schema_id)
 
 
-def headers(event: DemoEvent) -> list[tuple[str, bytes]]:
+def headers(event: DemoEvent) -> tuple[tuple[str, bytes], ...]:
     """The message headers of ``event``, as edx-event-bus-kafka sets them."""
-    return [
+    return (
         ("ce_specversion", b"1.0"),
         ("content-type", CONTENT_TYPE),
         ("ce_datacontenttype", CONTENT_TYPE),
@@ -264,7 +261,7 @@ def headers(event: DemoEvent) -> list[tuple[str, bytes]]:
         ("ce_minorversion", b"0"),
         ("sourcehost", event.host.encode()),
         ("sourcelib", SOURCELIB.encode()),
-    ]
+    )
 
 
 def key_value(event: DemoEvent) -> Any:

@@ -186,23 +186,29 @@ class Persona:
 
 @attrs.define
 class Thread:
-    """A forum thread of a course, and the ids of its responses.
+    """A forum thread of a course, and its responses.
 
     Attributes:
         id: Thread id.
+        created: When it was started.
         commentable_id: Discussion topic the thread is in.
         topic: Name of that topic.
         title: Thread title.
         url: Where the thread is shown.
-        responses: Ids of the responses posted so far.
+        responses: Ids of the responses posted so far, with their times.
     """
 
     id: str
+    created: datetime
     commentable_id: str
     topic: str
     title: str
     url: str
-    responses: list[str] = attrs.field(factory=list)
+    responses: list[tuple[str, datetime]] = attrs.field(factory=list)
+
+    def answered_before(self, moment: datetime) -> bool:
+        """Whether a response was posted before ``moment``."""
+        return any(posted < moment for _, posted in self.responses)
 
 
 @attrs.define
@@ -219,6 +225,7 @@ class Enrollment:
         passed_at: When the grade first reached the pass mark.
         certificate: Certificate status: empty (none), ``downloadable`` or ``unavailable``.
         certificate_url: Where the certificate is shown, once created.
+        certified_at: When the certificate was created, if it was.
         exam_free_at: When the learner may take the exam again (None before a first attempt).
         exam_attempts: Exam attempts submitted.
         exam_done: Whether the exam is over for the learner (reviewed, or out of attempts).
@@ -234,6 +241,7 @@ class Enrollment:
     passed_at: datetime | None = None
     certificate: str = ""
     certificate_url: str = ""
+    certified_at: datetime | None = None
     exam_free_at: datetime | None = None
     exam_attempts: int = 0
     exam_done: bool = False
@@ -359,5 +367,5 @@ def _learner(
         engagement=rng.uniform(0.12, 0.6),
         ability=rng.uniform(0.5, 1.5),
         wanted_courses=rng.choices((1, 2, 3), (0.5, 0.35, 0.15))[0],
-        customer=rng.choice(customers) if rng.random() < 0.12 else None,
+        customer=rng.choice(customers) if rng.random() < 0.15 else None,
     )
