@@ -16,6 +16,7 @@ from sink.avro_schema import canonical_schema
 from sink.config import Settings, load_settings, mask_url
 from sink.daemon import run_daemon
 from sink.decoder import Decoder, registry_client
+from sink.demo.command import demo
 from sink.errors import ConfigError, SinkError, UnknownEventTypeError
 from sink.forget import forget_user
 from sink.logs import configure_logging
@@ -136,6 +137,7 @@ def schemas(event_type: str | None) -> None:
 
 
 cli.add_command(report_command)
+cli.add_command(demo)
 
 
 @cli.command("config")
