@@ -1,1 +1,1 @@
-"""Reports over the warehouse: the reporting views, `sink report` and the HTML page."""
+"""Reports over the warehouse: the reporting views, ``sink report`` and the HTML page."""
