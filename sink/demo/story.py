@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
 
@@ -89,6 +89,10 @@ class Session:
     def weight(self) -> float:
         """How many tracking logs the session gets, relatively."""
         return (self.end - self.begin).total_seconds() * len(self.courses)
+
+
+#: Something a learner does in a course during a session, at a given time.
+_Action = Callable[[Visit, Enrollment, datetime], None]
 
 
 def _seconds(value: float) -> timedelta:
@@ -190,19 +194,21 @@ class Story:
     def _study(
         self, learner: Learner, enrollment: Enrollment, begin: datetime, end: datetime, sid: str
     ) -> None:
+        """Graded problems, maybe a forum post, an exam, an upgrade: in random order."""
         rng = self.rng
         span = (end - begin).total_seconds()
-        actions = ["graded"] * rng.choices((0, 1, 2, 3), (0.5, 0.3, 0.15, 0.05))[0]
+        graded = rng.choices((0, 1, 2, 3), (0.5, 0.3, 0.15, 0.05))[0]
+        actions: list[_Action] = [self._graded] * graded
         if rng.random() < FORUM_CHANCE:
-            actions.append("forum")
+            actions.append(self._forum)
         if self._may_take_exam(enrollment) and rng.random() < EXAM_CHANCE:
-            actions.append("exam")
-        if _upgradable(enrollment) and rng.random() < UPGRADE_CHANCE:
-            actions.append("upgrade")
+            actions.append(self._exam)
+        if enrollment.mode == "audit" and rng.random() < UPGRADE_CHANCE:
+            actions.append(self._upgrade)
         times = sorted(begin + _seconds(rng.uniform(5, span)) for _ in actions)
         visit = Visit(learner, enrollment.course, sid)
         for action, moment in zip(rng.sample(actions, len(actions)), times, strict=True):
-            getattr(self, f"_{action}")(visit, enrollment, moment)
+            action(visit, enrollment, moment)
 
     # --- enrollments ---------------------------------------------------------------------------
 
@@ -419,7 +425,3 @@ def _certified_before(enrollment: Enrollment, moment: datetime) -> bool:
         and certified_at is not None
         and (certified_at < moment)
     )
-
-
-def _upgradable(enrollment: Enrollment) -> bool:
-    return enrollment.mode == "audit"
