@@ -1,5 +1,10 @@
 """The sink daemon: consume → decode → write (rows + offsets, one transaction) → Kafka commit.
 
+Two stages overlap: while one batch is written (a single writer thread owns every database call),
+the main thread polls Kafka and decodes the next one. At most one batch is in flight; it is
+settled (result counted, offsets committed to Kafka) before the next one is handed over, before
+partitions are revoked, and before the daemon exits, so batches commit in order.
+
 Delivery: the database is the source of truth for positions. Each batch is stored together with
 the next offset of every partition it read (``sink_offset``) in one transaction; on partition
 assignment the consumer seeks to those stored positions. A crash anywhere re-reads at most the
@@ -23,6 +28,7 @@ import re
 import signal
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from types import FrameType
 from typing import Any, Protocol, TypeVar
 
@@ -65,6 +71,15 @@ class Store(Protocol):
 
     def positions(self, group_id: str, partitions: Iterable[Partition]) -> dict[Partition, int]:
         """Stored next offsets of these partitions (absent when never stored)."""
+
+
+class InFlight:
+    """The batch the writer thread is storing, and the attempt's outcome."""
+
+    def __init__(self, batch: Batch, future: Future[WriteResult]) -> None:
+        self.batch = batch
+        self.future = future
+        self.started = time.monotonic()
 
 
 class BudgetExhaustedError(SinkError):
@@ -111,6 +126,8 @@ class Daemon:
         self.consumer = consumer_factory(consumer_config(settings))
         self.backoff = Backoff(settings.failure_budget)
         self.batch = Batch()
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sink-writer")
+        self.inflight: InFlight | None = None
         self.assigned: set[Partition] = set()
         self.at_end: set[Partition] = set()
         self.stopping = False
@@ -136,12 +153,16 @@ class Daemon:
                 self._collect()
                 if self._batch_due():
                     self._flush()
+                elif self.inflight and (self.inflight.future.done() or self.drained):
+                    self._settle()  # count it and tell Kafka now, not when the next batch is due
                 if self.stop_at_end and self._finished():
                     log.info("every partition of the topics is caught up; stopping")
                     break
             self._flush()
+            self._settle()
         finally:
             self.consumer.close()
+            self.writer.shutdown(wait=True, cancel_futures=True)
             log.info("left the consumer group")
 
     def stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
@@ -211,31 +232,53 @@ class Daemon:
         return full or old or self.drained
 
     def _flush(self) -> None:
-        """Write the batch (with positions) in one transaction, then commit offsets to Kafka."""
+        """Hand the batch to the writer thread once the previous one is settled."""
+        self._settle()
         if self.batch.positions:
-            started = time.monotonic()
-            result = self._retry(
-                "write", lambda: self.store.write(self.batch, self.settings.group_id)
-            )
-            self.metrics.batch_seconds.observe(time.monotonic() - started)
-            self._count(result)
-            self._commit_to_kafka(self.batch.positions)
-            self.metrics.committed()
-            self._measure_lag()
-            self.batch = Batch()
+            batch, self.batch = self.batch, Batch()
+            self.inflight = InFlight(batch, self._in_writer(self._write, batch))
         self.batch_started = time.monotonic()
 
-    def _count(self, result: WriteResult) -> None:
+    def _settle(self, *, in_callback: bool = False) -> None:
+        """Wait for the batch in flight (retrying it on transient failures), then commit its
+        offsets to Kafka. Its rows and positions are in the database before Kafka hears of them."""
+        inflight, self.inflight = self.inflight, None
+        if inflight is None:
+            return
+        attempts = iter([inflight.future])
+
+        def attempt() -> WriteResult:
+            future = next(attempts, None) or self._in_writer(self._write, inflight.batch)
+            return future.result()
+
+        result = self._retry("write", attempt, in_callback=in_callback)
+        self.metrics.batch_seconds.observe(time.monotonic() - inflight.started)
+        self._count(inflight.batch, result)
+        self._commit_to_kafka(inflight.batch.positions)
+        self.metrics.committed()
+        self._measure_lag(inflight.batch)
+
+    def _write(self, batch: Batch) -> WriteResult:
+        return self.store.write(batch, self.settings.group_id)
+
+    def _in_writer(self, operation: Callable[..., T], *args: Any) -> Future[T]:
+        """Run a database operation on the writer thread (the only thread that uses the store)."""
+        return self.writer.submit(operation, *args)
+
+    def _positions(self, keys: Iterable[Partition]) -> dict[Partition, int]:
+        return self._in_writer(self.store.positions, self.settings.group_id, keys).result()
+
+    def _count(self, batch: Batch, result: WriteResult) -> None:
         self.metrics.messages.labels("stored").inc(result.stored)
         self.metrics.messages.labels("duplicate").inc(result.duplicates)
         self.metrics.messages.labels("dead_letter").inc(result.dead_letters)
-        for letter in (*self.batch.dead_letters, *result.rejected):
+        for letter in (*batch.dead_letters, *result.rejected):
             self.metrics.dead_letters.labels(letter.error_class).inc()
         for table, rows in result.rows.items():
             self.metrics.rows.labels(table).inc(rows)
 
-    def _measure_lag(self) -> None:
-        for (topic, partition), position in self.batch.positions.items():
+    def _measure_lag(self, batch: Batch) -> None:
+        for (topic, partition), position in batch.positions.items():
             _low, high = self.consumer.get_watermark_offsets(
                 TopicPartition(topic, partition), cached=True
             )
@@ -260,7 +303,7 @@ class Daemon:
         end; until then (another replica working, or a dead member's partitions not yet handed
         over) this member keeps polling, so that backfills never end early.
         """
-        if self.batch.positions or not self.assigned <= self.at_end:
+        if self.batch.positions or self.inflight or not self.assigned <= self.at_end:
             return False  # work in hand (with no partition yet, the group check below decides)
         now = time.monotonic()
         if now - self.last_group_check < GROUP_CHECK_INTERVAL_S:
@@ -274,9 +317,7 @@ class Daemon:
             return False
         if not elsewhere:
             return True
-        stored = self._retry(
-            "positions", lambda: self.store.positions(self.settings.group_id, elsewhere)
-        )
+        stored = self._retry("positions", lambda: self._positions(elsewhere))
         return all(stored.get(key, 0) >= end for key, end in ends.items())
 
     def _end_offset(self, key: Partition) -> int:
@@ -347,11 +388,7 @@ class Daemon:
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         keys = [(tp.topic, tp.partition) for tp in partitions]
-        stored = self._retry(
-            "positions",
-            lambda: self.store.positions(self.settings.group_id, keys),
-            in_callback=True,
-        )
+        stored = self._retry("positions", lambda: self._positions(keys), in_callback=True)
         for tp in partitions:
             tp.offset = stored.get((tp.topic, tp.partition), OFFSET_BEGINNING)
         consumer.incremental_assign(partitions)
@@ -360,9 +397,11 @@ class Daemon:
                                            for t, p in keys))  # fmt: skip
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        """Drop what was collected from revoked partitions: their next owner re-reads it from the
-        stored positions. Writing it here could race that owner; dropping it never loses it."""
+        """Finish the batch in flight, then drop what was collected since from revoked partitions:
+        their next owner re-reads it from the stored positions. Writing it here could race that
+        owner; dropping it never loses it."""
         keys = {(tp.topic, tp.partition) for tp in partitions}
+        self._settle(in_callback=True)  # written before the next owner reads its position
         self._forget(keys)
         consumer.incremental_unassign(partitions)
 
