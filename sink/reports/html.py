@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from html import escape
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Final, Protocol
 
 import attrs
 import sqlalchemy as sa
@@ -31,6 +31,8 @@ import sqlalchemy as sa
 from sink.errors import ConfigError
 from sink.reports import charts
 from sink.reports.charts import Bar, Series
+from sink.reports.query import view_clause
+from sink.reports.views import report_named
 from sink.schema_check import ensure_at_head
 
 #: Lower bounds of the grade buckets of ``report_grade_distribution``, in percent.
@@ -134,37 +136,15 @@ class ReportData:
 # --- reading the views ----------------------------------------------------------------------------
 
 
-def _view(name: str, *columns: tuple[str, Any]) -> sa.TableClause:
-    return sa.table(name, *(sa.column(column, kind) for column, kind in columns))
+def _view(name: str) -> sa.TableClause:
+    return view_clause(report_named(name))
 
 
-_COURSE: Final = ("course_key", sa.String())
-_DAILY: Final = _view(
-    "report_enrollment_daily",
-    ("day", sa.Date()),
-    _COURSE,
-    ("enrollments", sa.Integer()),
-    ("unenrollments", sa.Integer()),
-)
-_MODES: Final = _view(
-    "report_course_modes", _COURSE, ("mode", sa.String()), ("active_learners", sa.Integer())
-)
-_GRADES: Final = _view(
-    "report_grade_distribution", _COURSE, ("bucket", sa.Integer()), ("learners", sa.Integer())
-)
-_CERTIFICATES: Final = _view(
-    "report_certificates_by_status", _COURSE, ("status", sa.String()), ("learners", sa.Integer())
-)
-_SUMMARY: Final = _view(
-    "report_course_summary",
-    _COURSE,
-    ("course_name", sa.String()),
-    ("enrolled_learners", sa.Integer()),
-    ("active_learners", sa.Integer()),
-    ("certificates_downloadable", sa.Integer()),
-    ("passing_learners", sa.Integer()),
-    ("average_grade", sa.Float()),
-)
+_DAILY: Final = _view("enrollment-daily")
+_MODES: Final = _view("course-modes")
+_GRADES: Final = _view("grade-distribution")
+_CERTIFICATES: Final = _view("certificates-by-status")
+_SUMMARY: Final = _view("course-summary")
 
 
 def collect_report(
