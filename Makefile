@@ -13,7 +13,7 @@ OE10_VENV := .venv-oe10
 PYTHON311 ?= $(shell for p in $(wildcard $(HOME)/.pyenv/versions/3.11*/bin/python) python3.11; do \
 	$$p -c "import ensurepip, venv" >/dev/null 2>&1 && { command -v $$p; break; }; done)
 
-.PHONY: help venv venv-oe10 services services-down run test unit integration lint format clean
+.PHONY: help venv venv-oe10 services services-down run demo test unit integration lint format clean
 
 help: ## list the commands
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -49,6 +49,23 @@ run: venv services ## run the sink against the local services: every topic into 
 	eval "$$(scripts/services env)" && export SINK_TOPICS='$(TOPICS)' && \
 		$(BIN)/sink migrate && $(BIN)/sink run $(ARGS)
 
+# `make demo`: the whole pipeline on this machine into the embedded default (SQLite), then reports.
+DEMO_EVENTS ?= 20000
+DEMO_DB ?= demo.db
+
+demo: venv services ## demo traffic → Kafka → sink → SQLite ($(DEMO_DB)), then reports (demo-report.html)
+	eval "$$(scripts/services env)" && \
+		export SINK_TOPICS="$$($(BIN)/python -c 'from sink.demo.wire import TOPICS; print(",".join(TOPICS))')" \
+			SINK_GROUP_ID=openedx-event-sink-demo \
+			SINK_DATABASE_URL='sqlite:///$(DEMO_DB)' SINK_METRICS_PORT=0 && \
+		$(BIN)/sink demo produce --events $(DEMO_EVENTS) && \
+		$(BIN)/sink migrate && \
+		$(BIN)/sink run --stop-at-end && \
+		$(BIN)/sink report course-summary && \
+		$(BIN)/sink report user-activity-daily --limit 7 && \
+		$(BIN)/sink report --html demo-report.html && \
+		echo "More: SINK_DATABASE_URL=sqlite:///$(DEMO_DB) $(BIN)/sink report (lists every report); open demo-report.html"
+
 .PHONY: bench
 bench: venv services ## end-to-end benchmark against the local services (ARGS="--events 100000")
 	eval "$$(scripts/services env)" && $(BIN)/python -m bench $(ARGS)
@@ -72,4 +89,4 @@ format: venv ## apply ruff's fixes and formatting
 	$(BIN)/ruff format sink tests scripts/services
 
 clean: services-down ## stop services, remove the venv and every download
-	rm -rf $(VENV) $(OE10_VENV) .services .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(OE10_VENV) $(DEMO_DB) demo-report.html .services .pytest_cache .mypy_cache .ruff_cache .hypothesis

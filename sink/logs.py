@@ -50,9 +50,16 @@ class TextFormatter(logging.Formatter):
         return text
 
 
+#: Libraries whose INFO messages are noise for an operator (kept from WARNING up).
+QUIET_LIBRARIES: Final = ("httpx", "httpx2", "httpcore")
+
+
 def configure_logging(log_format: str, level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # The registry client's HTTP library logs every request at INFO: one line per schema looked up.
+    for chatty in QUIET_LIBRARIES:
+        logging.getLogger(chatty).setLevel(max(root.level, logging.WARNING))
