@@ -51,7 +51,6 @@ grades, statuses, roles, modes; URLs of content; ids of records; ``score_msg`` (
 from __future__ import annotations
 
 import enum
-import json
 import keyword
 import typing
 from collections.abc import Callable, Iterator
@@ -63,7 +62,7 @@ import attrs
 from ccx_keys.locator import CCXLocator
 from opaque_keys.edx.keys import CourseKey, UsageKey
 
-from sink import catalog, naming
+from sink import catalog, jsontext, naming
 from sink.catalog import EventSpec
 from sink.events import (
     CcxCourseData,
@@ -533,18 +532,10 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-#: Strict JSON: ``NaN`` and ``Infinity`` are not JSON (PostgreSQL's JSONB refuses them).
-_JSON_DECODER: Final = json.JSONDecoder(parse_constant=_reject_constant)
-
-
 def _json_text(text: str) -> Any:
     """The JSON document in ``text``; ``text`` itself (a JSON string) when it is not JSON."""
     try:
-        return _JSON_DECODER.decode(text)
+        return jsontext.loads(text)
     except (ValueError, RecursionError):
         return text
 

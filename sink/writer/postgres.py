@@ -38,8 +38,9 @@ import attrs
 import psycopg
 import sqlalchemy as sa
 from psycopg import sql
+from psycopg.types.json import set_json_dumps
 
-from sink import naming, tables
+from sink import jsontext, naming, tables
 from sink.flatten import LogicalType
 from sink.writer.dialect import Dialect, Inserted, engine_options
 from sink.writer.rows import EventRows, TableRows
@@ -141,12 +142,20 @@ def _move_statement(table: str, children: tuple[str, ...]) -> sql.Composed:
 
 def has_nul(value: Any) -> bool:
     """Whether a column value holds a NUL character (in text, or anywhere in a JSON document)."""
+    if isinstance(value, dict | list):
+        # Serialized, a NUL is always the escape \u0000: one fast scan instead of a Python walk
+        # for documents without one (the walk confirms: the text "\u0000" would match too).
+        return b"\\u0000" in jsontext.dumps(value) and _walk_has_nul(value)
+    return _walk_has_nul(value)
+
+
+def _walk_has_nul(value: Any) -> bool:
     if isinstance(value, str):
         return "\x00" in value
     if isinstance(value, dict):
-        return any(has_nul(key) or has_nul(item) for key, item in value.items())
+        return any(_walk_has_nul(key) or _walk_has_nul(item) for key, item in value.items())
     if isinstance(value, list):
-        return any(has_nul(item) for item in value)
+        return any(_walk_has_nul(item) for item in value)
     return False
 
 
@@ -201,6 +210,7 @@ class PostgresDialect(Dialect):
 
     def store_events(self, connection: sa.Connection, groups: Sequence[TableRows]) -> Inserted:
         cursor = _driver_connection(connection).cursor()
+        set_json_dumps(jsontext.dumps, context=cursor)
         stored = 0
         counts: dict[str, int] = {}
         for group in groups:
