@@ -128,6 +128,7 @@ class Daemon:
         self.batch = Batch()
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sink-writer")
         self.inflight: InFlight | None = None
+        self.retrying: Batch | None = None  # a written batch being retried after a failure
         self.assigned: set[Partition] = set()
         self.at_end: set[Partition] = set()
         self.stopping = False
@@ -251,7 +252,11 @@ class Daemon:
             future = next(attempts, None) or self._in_writer(self._write, inflight.batch)
             return future.result()
 
-        result = self._retry("write", attempt, in_callback=in_callback)
+        self.retrying = inflight.batch  # a revoke while it is retried drops revoked partitions
+        try:
+            result = self._retry("write", attempt, in_callback=in_callback)
+        finally:
+            self.retrying = None
         self.metrics.batch_seconds.observe(time.monotonic() - inflight.started)
         self._count(inflight.batch, result)
         self._commit_to_kafka(inflight.batch.positions)
@@ -397,9 +402,9 @@ class Daemon:
                                            for t, p in keys))  # fmt: skip
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        """Finish the batch in flight, then drop what was collected since from revoked partitions:
-        their next owner re-reads it from the stored positions. Writing it here could race that
-        owner; dropping it never loses it."""
+        """Finish the batch in flight, then drop what was collected since from revoked partitions
+        (and from a batch whose write is being retried): their next owner re-reads it from the
+        stored positions. Writing it here could race that owner; dropping it never loses it."""
         keys = {(tp.topic, tp.partition) for tp in partitions}
         self._settle(in_callback=True)  # written before the next owner reads its position
         self._forget(keys)
@@ -409,10 +414,11 @@ class Daemon:
         self._on_revoke(consumer, partitions)
 
     def _forget(self, keys: set[Partition]) -> None:
-        batch = self.batch
-        batch.events = [e for e in batch.events if _key(e.location) not in keys]
-        batch.dead_letters = [d for d in batch.dead_letters if _key(d.location) not in keys]
-        batch.positions = {k: v for k, v in batch.positions.items() if k not in keys}
+        for batch in (self.batch, self.retrying):
+            if batch is not None:
+                batch.events = [e for e in batch.events if _key(e.location) not in keys]
+                batch.dead_letters = [d for d in batch.dead_letters if _key(d.location) not in keys]
+                batch.positions = {k: v for k, v in batch.positions.items() if k not in keys}
         self.assigned -= keys
         self.at_end -= keys
 

@@ -1,0 +1,91 @@
+"""The daemon's loop logic with an in-memory consumer and store (no Kafka, no database).
+
+The end-to-end behaviour is tested against the real services in
+``tests/integration/test_daemon_e2e.py``; these tests pin down orderings that a real cluster
+produces only by chance: a rebalance in the middle of a write's retry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from types import SimpleNamespace
+from typing import Any
+
+from confluent_kafka import TopicPartition
+
+from sink.batch import Batch, WriteResult
+from sink.config import Settings
+from sink.daemon import Daemon
+from sink.errors import DatabaseUnavailableError, MessageLocation
+
+T0, T1 = ("t", 0), ("t", 1)
+
+
+class FakeConsumer:
+    """Records commits; calls ``on_poll`` (a rebalance, say) on each poll."""
+
+    def __init__(self) -> None:
+        self.commits: list[dict[tuple[str, int], int]] = []
+        self.on_poll: Callable[[], None] = lambda: None
+
+    def commit(self, offsets: list[TopicPartition], asynchronous: bool) -> None:
+        self.commits.append({(tp.topic, tp.partition): tp.offset for tp in offsets})
+
+    def poll(self, timeout: float) -> None:
+        self.on_poll()
+
+    def pause(self, partitions: list[TopicPartition]) -> None: ...
+
+    def resume(self, partitions: list[TopicPartition]) -> None: ...
+
+    def incremental_unassign(self, partitions: list[TopicPartition]) -> None: ...
+
+    def get_watermark_offsets(self, partition: TopicPartition, cached: bool) -> tuple[int, int]:
+        return (0, -1)
+
+
+class FlakyStore:
+    """Fails the first write with a transient error; records what every attempt was given."""
+
+    def __init__(self) -> None:
+        self.attempts: list[dict[tuple[str, int], int]] = []
+
+    def write(self, batch: Batch, group_id: str) -> WriteResult:
+        self.attempts.append(dict(batch.positions))
+        if len(self.attempts) == 1:
+            raise DatabaseUnavailableError("connection refused (test)")
+        return WriteResult(stored=len(batch.events), duplicates=0, dead_letters=0, rows={})
+
+    def positions(self, group_id: str, partitions: Iterable[tuple[str, int]]) -> dict[Any, int]:
+        return {}
+
+
+def batch_of(*locations: MessageLocation) -> Batch:
+    batch = Batch()
+    for location in locations:
+        batch.events.append(SimpleNamespace(location=location))  # type: ignore[arg-type]
+        batch.advance(location)
+    return batch
+
+
+def test_a_partition_revoked_while_its_write_is_retried_is_not_written_by_the_old_owner() -> None:
+    consumer, store = FakeConsumer(), FlakyStore()
+    daemon = Daemon(
+        Settings(topics=("t",)), decoder=None, store=store,  # type: ignore[arg-type]
+        consumer_factory=lambda _config: consumer,  # type: ignore[arg-type,return-value]
+    )  # fmt: skip
+    daemon.assigned = {T0, T1}
+    daemon.batch = batch_of(MessageLocation("t", 0, 4), MessageLocation("t", 1, 6))
+
+    def revoke_t1() -> None:
+        consumer.on_poll = lambda: None
+        daemon._on_revoke(consumer, [TopicPartition("t", 1)])  # type: ignore[arg-type]
+
+    consumer.on_poll = revoke_t1  # the rebalance happens while the failed write waits to retry
+    daemon._flush()
+    daemon._settle()
+    daemon.writer.shutdown()
+
+    assert store.attempts == [{T0: 5, T1: 7}, {T0: 5}]
+    assert consumer.commits == [{T0: 5}]
+    assert daemon.assigned == {T0}
