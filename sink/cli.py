@@ -15,7 +15,7 @@ from sink import __version__, catalog, dlq, flatten, replay, schema_check
 from sink.avro_schema import canonical_schema
 from sink.config import Settings, load_settings, mask_url
 from sink.daemon import run_daemon
-from sink.decoder import Decoder, registry_client
+from sink.decoder import Decoder
 from sink.demo.command import demo
 from sink.errors import ConfigError, SinkError, UnknownEventTypeError
 from sink.forget import forget_user
@@ -80,7 +80,8 @@ def forget_user_command(config_file: Path | None, user_id: int, also: tuple[str,
     try:
         schema_check.ensure_at_head(warehouse.engine)
         key = settings.pii_hash_key.value.encode() if settings.pii_hash_key else None
-        changed = forget_user(warehouse.engine, user_id, also=also, pii_key=key)
+        decoder = Decoder.from_settings(settings)
+        changed = forget_user(warehouse.engine, user_id, also=also, pii_key=key, decoder=decoder)
     finally:
         warehouse.close()
     if not changed:
@@ -156,17 +157,6 @@ def _warehouse(settings: Settings) -> Iterator[Warehouse]:
         yield warehouse
     finally:
         warehouse.close()
-
-
-def _decoder(settings: Settings) -> Decoder:
-    """A decoder using the settings' schema registry (local schemas without one)."""
-    if not settings.schema_registry_url:
-        return Decoder()
-    auth = settings.schema_registry_basic_auth
-    registry = registry_client(
-        settings.schema_registry_url, basic_auth_user_info=None if auth is None else auth.value
-    )
-    return Decoder(registry)
 
 
 # --- sink replay ---------------------------------------------------------------------------------
@@ -352,7 +342,7 @@ def dlq_replay(
         results = []
         replaying = dlq.replay(
             dlq.pages(warehouse.engine, selection),
-            _decoder(settings),
+            Decoder.from_settings(settings),
             warehouse,
             settings.group_id,
             dry_run=dry_run,

@@ -36,7 +36,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 
 from sink.batch import Batch, DeadLetter, WriteResult
 from sink.config import Settings
-from sink.decoder import Decoder, registry_client
+from sink.decoder import Decoder
 from sink.errors import ConfigError, MessageLocation, SinkError
 from sink.metrics import HealthServer, Metrics
 from sink.retry import Backoff
@@ -441,14 +441,8 @@ def run_daemon(settings: Settings, *, stop_at_end: bool = False) -> None:
     warehouse = Warehouse.from_settings(settings)
     try:
         ensure_at_head(warehouse.engine)
-        registry = None
-        if settings.schema_registry_url:
-            auth = settings.schema_registry_basic_auth
-            registry = registry_client(
-                settings.schema_registry_url,
-                basic_auth_user_info=None if auth is None else auth.value,
-            )
-        daemon = Daemon(settings, Decoder(registry), warehouse, stop_at_end=stop_at_end)
+        decoder = Decoder.from_settings(settings)
+        daemon = Daemon(settings, decoder, warehouse, stop_at_end=stop_at_end)
         server = None
         if settings.metrics_port:
             server = HealthServer(settings.metrics_port, daemon.metrics, daemon.alive, daemon.ready)

@@ -33,6 +33,7 @@ from fastavro.schema import to_parsing_canonical_form
 
 from sink.avro_schema import canonical_schema, reader_schema
 from sink.catalog import EventSpec, spec_for
+from sink.config import Settings
 from sink.errors import (
     ConfigError,
     CorruptPayloadError,
@@ -201,6 +202,19 @@ class Decoder:
         self._plans: dict[tuple[int, str], _Plan] = {}
         if registry is None:
             log.warning(NO_REGISTRY_WARNING)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Decoder:
+        """A decoder using the settings' schema registry (local schemas without one)."""
+        if not settings.schema_registry_url:
+            return cls()
+        auth = settings.schema_registry_basic_auth
+        return cls(
+            registry_client(
+                settings.schema_registry_url,
+                basic_auth_user_info=None if auth is None else auth.value,
+            )
+        )
 
     def decode(
         self,

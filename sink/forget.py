@@ -23,12 +23,19 @@ describe the row's subject and belong to every user id of the row, including ids
   there the personal keys of :data:`sink.pii.PERSONAL_JSON_KEYS` inside ``data`` and ``context``
   are set to JSON null, the rest of the documents is kept.
 
-Not covered: raw messages in ``sink_dead_letter`` (opaque Avro bytes; delete them with the
-dead-letter tools), and rows that name the user only by an identifier not given.
+* in dead letters (``sink_dead_letter``), whose raw key and value are the message as received:
+  a letter whose raw bytes hold one of the identifiers, or that decodes (with the decoder given:
+  the registry and catalog as configured now) to an event naming the user id, keeps its location,
+  headers and reason, but its key and value are set to NULL and its reason says so. A letter that
+  cannot be decoded (the usual reason it is a dead letter) can only be searched for identifiers,
+  not for the numeric id: their number is logged, to review with ``sink dlq list``.
+
+Not covered: rows that name the user only by an identifier not given.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import Any, Final
 
@@ -36,11 +43,19 @@ import attrs
 import sqlalchemy as sa
 
 from sink import flatten, pii, tables
+from sink.decoder import DecodedEvent, Decoder
+from sink.errors import MessageLocation, SinkError
 from sink.flatten import Column, LogicalType, TableModel
+from sink.tables import sink_dead_letter
+from sink.writer.bookkeeping import decode_headers
+
+log = logging.getLogger(__name__)
 
 #: Leaf names of the personal columns whose values identify a user (collected as identifiers).
 IDENTIFIER_LEAVES: Final = frozenset({"username", "email"})
 TRACKING_LOG: Final = "analytics_tracking_log"
+#: Appended to the reason of a dead letter whose raw message was erased.
+ERASED_NOTE: Final = " [raw key and value erased by sink forget-user]"
 
 Condition = sa.ColumnElement[bool]
 
@@ -64,6 +79,7 @@ def forget_user(
     *,
     also: Iterable[str] = (),
     pii_key: bytes | None = None,
+    decoder: Decoder | None = None,
 ) -> dict[str, int]:
     """Erase every personal value of the user ``user_id``, in one transaction.
 
@@ -74,9 +90,15 @@ def forget_user(
             every personal text column.
         pii_key: The ``SINK_PII_HASH_KEY``, if the warehouse was written with ``SINK_PII=hash``:
             ``also`` identifiers are then matched in their hashed form too.
+        decoder: Decodes dead letters to look for the user id in them; default: the sink's own
+            schemas, without a registry.
 
     Returns:
         Rows changed per table (tables without changes left out).
+
+    Raises:
+        SinkError: A dead letter could not be checked because a service is unavailable (the
+            registry): nothing was changed; run it again.
     """
     extra = set(also)
     if pii_key:
@@ -90,6 +112,9 @@ def forget_user(
                 continue
             _count(changed, _forget_in(connection, model, user_id, identifiers))
         _count(changed, _forget_in_tracking_logs(connection, user_id, identifiers))
+        # Hashed identifiers never occur in raw messages; searching for them too is harmless.
+        decoder = decoder or Decoder()
+        _count(changed, _forget_in_dead_letters(connection, user_id, identifiers, decoder))
     return dict(sorted(changed.items()))
 
 
@@ -285,3 +310,72 @@ def _forget_in_tracking_logs(
 
 def _drop_keys(document: Any) -> Any:
     return pii.redact_json_keys(document, lambda _value: None)
+
+
+# --- dead letters -------------------------------------------------------------------------------
+
+
+def _forget_in_dead_letters(
+    connection: sa.Connection, user_id: int, identifiers: list[str], decoder: Decoder
+) -> dict[str, int]:
+    """Erase the raw key and value of the dead letters naming the user (see the module doc)."""
+    needles = [identifier.encode() for identifier in identifiers if identifier]
+    letters = sink_dead_letter.c
+    query = sa.select(
+        letters.id, letters.topic, letters.partition, letters.offset, letters.key,
+        letters.value, letters.headers,
+    ).where(sa.or_(letters.key.is_not(None), letters.value.is_not(None)))  # fmt: skip
+    erase: list[int] = []
+    unreadable = 0
+    for row in connection.execute(query):
+        headers = decode_headers(row.headers)
+        if _holds_any(needles, row.key, row.value, *(value for _name, value in headers)):
+            erase.append(row.id)
+            continue
+        location = MessageLocation(row.topic, row.partition, row.offset)
+        event = _decoded(decoder, row.value, headers, location, row.key)
+        if event is None:
+            unreadable += 1
+        elif _names_user(event, user_id):
+            erase.append(row.id)
+    if unreadable:
+        log.warning(
+            "%d dead letter(s) cannot be decoded: they were searched for the user's identifiers "
+            "only, not for the numeric user id; review them with `sink dlq list`",
+            unreadable,
+        )
+    if erase:
+        erased = {"key": None, "value": None, "error_message": letters.error_message + ERASED_NOTE}
+        connection.execute(sink_dead_letter.update().where(letters.id.in_(erase)).values(erased))
+    return {sink_dead_letter.name: len(erase)}
+
+
+def _holds_any(needles: list[bytes], *haystacks: bytes | None) -> bool:
+    return any(needle in haystack for haystack in haystacks if haystack for needle in needles)
+
+
+def _decoded(
+    decoder: Decoder,
+    value: bytes | None,
+    headers: list[tuple[str, bytes | None]],
+    location: MessageLocation,
+    key: bytes | None,
+) -> DecodedEvent | None:
+    """The dead letter decoded, or None when it is poison (services unavailable: raised)."""
+    try:
+        return decoder.decode(value, headers, location, key)
+    except SinkError as error:
+        if not error.poison:
+            raise
+        return None
+
+
+def _names_user(event: DecodedEvent, user_id: int) -> bool:
+    """Whether a user-id column of the event's rows (or a tracking log's context) holds the id."""
+    flat = flatten.flatten(event.spec, event.data, event.event_id)
+    for table, rows in ((event.spec.table, [flat.row]), *flat.children.items()):
+        names = [name for name, column in tables.columns_of(table).items() if column.user_id]
+        if any(row.get(name) == user_id for row in rows for name in names):
+            return True
+    context = flat.row.get("context") if event.spec.table == TRACKING_LOG else None
+    return isinstance(context, dict) and context.get("user_id") == user_id

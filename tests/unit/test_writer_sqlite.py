@@ -17,6 +17,7 @@ import copy
 import hashlib
 import hmac
 import json
+import logging
 import sqlite3
 import uuid
 from collections.abc import Iterator, Sequence
@@ -37,8 +38,9 @@ from sink import catalog, events, flatten, pii, tables
 from sink.batch import Batch, DeadLetter
 from sink.catalog import EventSpec
 from sink.decoder import DecodedEvent, RawMessage
+from sink.demo import wire
 from sink.errors import ConfigError, MessageLocation, SchemaOutOfDateError
-from sink.forget import forget_user
+from sink.forget import ERASED_NOTE, forget_user
 from sink.headers import EventMetadata
 from sink.schema_check import ensure_at_head, head_revision, migrate
 from sink.writer import Warehouse, bookkeeping, failures
@@ -492,6 +494,36 @@ class ForgetContract:
         values = {self.username, f"{self.username}@example.org", "anon-forget"}
         return values | {hashed(value) for value in values} if key else values
 
+    def test_dead_letters_naming_the_user_lose_their_raw_message(
+        self, warehouse: Warehouse, policy: tuple[Any, bytes | None], caplog: Any
+    ) -> None:
+        mine = enrollment(self.user_id, "dl-user", offset=9_000)
+        theirs = [enrollment(self.user_id + 1, "dl-other", offset=9_000 + n) for n in (1, 2, 3)]
+        letters = [
+            raw_letter(mine),  # decodes to an event of the user: found by user id
+            raw_letter(theirs[0]),  # another user's: kept
+            raw_letter(theirs[1], value=b"\x00\x00\x00\x00\x07 anon-forget trailing garbage"),
+            raw_letter(theirs[2], value=b"\x00\x00\x00\x00\x07 unreadable, names nobody"),
+        ]
+        warehouse.write(batch_of([], letters), GROUP)
+        with caplog.at_level(logging.WARNING, logger="sink.forget"):
+            report = forget_user(
+                warehouse.engine, self.user_id, also=["anon-forget"], pii_key=policy[1]
+            )
+        assert report["sink_dead_letter"] == 2
+        stored = {row["offset"]: row for row in stored_rows(warehouse.engine, "sink_dead_letter")}
+        for offset in (9_000, 9_002):
+            assert stored[offset]["key"] is None
+            assert stored[offset]["value"] is None
+            assert stored[offset]["error_message"].endswith(ERASED_NOTE)
+            assert decode_headers(stored[offset]["headers"])  # location and headers are kept
+        assert stored[9_001]["value"] == letters[1].value
+        assert stored[9_003]["value"] == letters[3].value
+        assert "1 dead letter(s) cannot be decoded" in caplog.text
+        assert forget_user(warehouse.engine, self.user_id, pii_key=policy[1]).get(
+            "sink_dead_letter", 0
+        ) == 0  # fmt: skip
+
     def test_forget_leaves_no_personal_value_of_the_user(
         self, warehouse: Warehouse, policy: tuple[Any, bytes | None]
     ) -> None:
@@ -516,6 +548,20 @@ class ForgetContract:
 
 
 # --- forget helpers -------------------------------------------------------------------------------
+
+
+def raw_letter(event: DecodedEvent, value: bytes | None = None) -> DeadLetter:
+    """A dead letter holding ``event`` as Open edX sends it (or ``value`` instead)."""
+    framed = wire.frame(7) + wire.avro_payload(event.event_type, event.data)
+    return DeadLetter(
+        location=event.location,
+        key=None,
+        value=framed if value is None else value,
+        headers=bookkeeping.event_headers(event.metadata),
+        event_type=event.event_type,
+        error_class="WarehouseError",
+        error_message="rejected by the database (test)",
+    )
 
 
 def personalize(value: Any, user_id: int, username: str) -> Any:
