@@ -2,9 +2,9 @@
 # (`docker run IMAGE migrate`, `docker compose run --rm sink report course-summary`).
 #
 # Layout: the checkout's files live in /app and the package is installed from there in editable
-# mode. `sink migrate` finds alembic.ini and migrations/ next to the `sink` package
-# (sink/schema_check.py: PROJECT_ROOT is the parent of the package's directory), so the package
-# must be imported from /app/sink, not from a copy in site-packages. Everything copied comes
+# mode, so the code, alembic.ini and migrations/ exist once, as in a checkout: `sink migrate`
+# finds them next to the `sink` package (sink/schema_check.py; a wheel would carry the migrations
+# inside the package instead, see pyproject.toml). Everything copied comes
 # from the repository; the build needs nothing else but the base image and PyPI.
 #
 #   docker build -t openedx-event-sink .

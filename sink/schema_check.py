@@ -23,10 +23,19 @@ from alembic.script import ScriptDirectory
 from sink import tables
 from sink.errors import SchemaOutOfDateError
 
-#: The repository holding ``alembic.ini`` and ``migrations/``.
+#: The checkout holding ``alembic.ini`` and ``migrations/`` (when running from one).
 PROJECT_ROOT: Final = Path(__file__).resolve().parents[1]
 ALEMBIC_INI: Final = PROJECT_ROOT / "alembic.ini"
-MIGRATIONS: Final = PROJECT_ROOT / "migrations"
+#: Where a wheel carries ``migrations/`` (see ``pyproject.toml``).
+PACKAGED_MIGRATIONS: Final = Path(__file__).resolve().parent / "migrations"
+
+
+def migrations_directory() -> Path:
+    """The Alembic scripts: inside the installed package, else the checkout's ``migrations/``."""
+    return PACKAGED_MIGRATIONS if PACKAGED_MIGRATIONS.is_dir() else PROJECT_ROOT / "migrations"
+
+
+MIGRATIONS: Final = migrations_directory()
 
 #: Key of the PostgreSQL advisory lock held while migrating (``sink`` in ASCII).
 MIGRATION_LOCK: Final = 0x73696E6B
@@ -56,7 +65,7 @@ class DuckDBImpl(DefaultImpl):
 
 def alembic_config(connection: sa.Connection | None = None) -> Config:
     """The Alembic configuration of the sink, using ``connection`` when given."""
-    if ALEMBIC_INI.exists():
+    if ALEMBIC_INI.exists() and MIGRATIONS.parent == PROJECT_ROOT:
         config = Config(str(ALEMBIC_INI))
     else:
         config = Config()
