@@ -9,7 +9,8 @@ In one run, against Kafka, the Schema Registry and PostgreSQL of ``scripts/servi
    schema, no Kafka (rows/s);
 4. ``naive``: one INSERT + COMMIT per event on ``--naive-events`` of them (events/s);
 5. ``e2e``: ``sink migrate`` + ``sink run --stop-at-end`` over all of them into an empty schema
-   (events/s between the first and the last batch), with the daemon's peak RSS;
+   (events/s between the first and the last batch), with the daemon's peak RSS; ``--replicas N``
+   runs N daemons in one consumer group, as an operator uses N cores (RSS: all of them together);
 6. latency: a running, caught-up daemon; ``--latency-rate`` events/s for ``--latency-seconds``;
    p50/p99 from ``ce_time`` to the row's commit.
 
@@ -97,6 +98,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         help="extra environment of the sink processes (e.g. SINK_BATCH_MAX_MESSAGES=10000)",
     )
     arg("--e2e-timeout", type=float, default=3600.0, help="seconds before the e2e run fails")
+    arg("--replicas", type=int, default=1, help="sink processes of the e2e run (one group)")
     arg(
         "--profile",
         type=Path,
@@ -110,6 +112,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.events < 1:
         parser.error("--events must be at least 1")
+    if args.replicas < 1 or (args.replicas > 1 and args.profile):
+        parser.error("--replicas must be at least 1 (and 1 with --profile)")
     return args
 
 
@@ -272,12 +276,14 @@ def run(args: argparse.Namespace, work: Path) -> int:  # noqa: PLR0915 - one lin
                 log=log,
                 timeout=args.e2e_timeout,
                 profile=args.profile,
+                replicas=args.replicas,
             )
             report.add(
                 "e2e",
                 _rate(result.rate),
                 f"{result.events:,} events in {result.batches:,} batches, {result.window:.1f} s"
-                f" first to last batch ({result.wall:.1f} s wall; migrate {migrated:.1f} s)",
+                f" first to last batch ({result.wall:.1f} s wall; migrate {migrated:.1f} s)"
+                + (f", {args.replicas} replicas" if args.replicas > 1 else ""),
             )
             report.add("e2e peak RSS", f"{result.rss_mb:,.0f} MB")
             if result.cpu:

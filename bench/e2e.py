@@ -158,13 +158,17 @@ class Sample:
 
 
 class Watch:
-    """Samples CPU ticks of the sink (main thread, other threads), PostgreSQL, Kafka and the whole
-    machine, and the sink's peak RSS, every :data:`SAMPLE_INTERVAL_S` in a thread."""
+    """Samples CPU ticks of the sink processes (main threads, other threads), PostgreSQL, Kafka
+    and the whole machine, and the sink's peak RSS, every :data:`SAMPLE_INTERVAL_S` in a thread.
+
+    With one sink process the peak RSS is the kernel's high-water mark (VmHWM); with several, the
+    largest sum of their resident sizes (VmRSS) seen in one sample.
+    """
 
     GROUPS: Final = ("sink main thread", "sink other threads", "postgres", "kafka", "machine")
 
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
+    def __init__(self, pids: Sequence[int]) -> None:
+        self.pids = tuple(pids)
         self.kafka = _pids(lambda _comm, cmdline: b"kafka.Kafka" in cmdline)
         self.samples: list[Sample] = []
         self.hwm_kb = 0
@@ -188,9 +192,13 @@ class Watch:
                 return
 
     def _sample(self) -> None:
-        self.hwm_kb = max(self.hwm_kb, _status_kb(self.pid, "VmHWM"))
-        main = _cpu_ticks(f"/proc/{self.pid}/task/{self.pid}/stat")
-        whole = _cpu_ticks(f"/proc/{self.pid}/stat")
+        field = "VmHWM" if len(self.pids) == 1 else "VmRSS"
+        self.hwm_kb = max(self.hwm_kb, sum(_status_kb(pid, field) for pid in self.pids))
+        mains = [_cpu_ticks(f"/proc/{pid}/task/{pid}/stat") for pid in self.pids]
+        wholes = [_cpu_ticks(f"/proc/{pid}/stat") for pid in self.pids]
+        alive = None not in mains and None not in wholes
+        main = sum(t or 0 for t in mains) if alive else None
+        whole = sum(t or 0 for t in wholes) if alive else None
         first = not self.samples
         for pid in _pids(lambda comm, _cmdline: comm == "postgres"):
             ticks = _cpu_ticks(f"/proc/{pid}/stat")
@@ -243,7 +251,7 @@ class E2E:
         batches: Batches written.
         window: Seconds between the first and the last batch.
         wall: Seconds from starting ``sink run`` to its exit.
-        rss_mb: Peak resident memory of the daemon.
+        rss_mb: Peak resident memory of the daemon (of all its replicas together).
         cpu: CPU shares over the window (see :meth:`Watch.cpu_shares`).
     """
 
@@ -288,27 +296,27 @@ def run_e2e(
     log: Path,
     timeout: float,
     profile: Path | None = None,
+    replicas: int = 1,
 ) -> E2E:
-    """``sink run --stop-at-end`` to completion; its rate from the stored rows."""
+    """``sink run --stop-at-end`` to completion (``replicas`` processes of one consumer group);
+    its rate from the stored rows."""
     command = sink_command("run", "--stop-at-end")
     if profile is not None:
         command = profiled(command, profile)
     started = time.perf_counter()
     with log.open("ab") as output:
-        process = subprocess.Popen(  # noqa: S603 - our own command
-            command, env=environment, stdout=output, stderr=subprocess.STDOUT, cwd=REPO
-        )
-    pid = process.pid if profile is None else _child(process.pid)
-    with Watch(pid) as watch:
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            raise RuntimeError(f"sink run did not finish within {timeout:.0f} s") from None
+        processes = [
+            subprocess.Popen(  # noqa: S603 - our own command
+                command, env=environment, stdout=output, stderr=subprocess.STDOUT, cwd=REPO
+            )
+            for _ in range(replicas)
+        ]
+    pids = [p.pid if profile is None else _child(p.pid) for p in processes]
+    with Watch(pids) as watch:
+        _wait_all(processes, started + timeout)
     wall = time.perf_counter() - started
-    if process.returncode:
-        raise RuntimeError(f"sink run exited {process.returncode}:\n{tail(log)}")
+    if failed := [p.returncode for p in processes if p.returncode]:
+        raise RuntimeError(f"sink run exited {failed[0]}:\n{tail(log)}")
     per_batch = batch_stamps(engine, tables)
     events = sum(count for _, count in per_batch)
     if len(per_batch) >= 2:
@@ -328,6 +336,18 @@ def run_e2e(
         rss_mb=watch.hwm_kb / 1024,
         cpu=cpu,
     )
+
+
+def _wait_all(processes: Sequence[subprocess.Popen[bytes]], deadline: float) -> None:
+    """Wait for every process; past the deadline, kill them all and fail."""
+    try:
+        for process in processes:
+            process.wait(max(deadline - time.perf_counter(), 0.1))
+    except subprocess.TimeoutExpired:
+        for process in processes:
+            process.kill()
+            process.wait()
+        raise RuntimeError("sink run did not finish in time") from None
 
 
 def _union(tables: Sequence[str], select: str, where: str = "") -> str:
