@@ -1,9 +1,10 @@
 """The sink daemon: consume → decode → write (rows + offsets, one transaction) → Kafka commit.
 
-Two stages overlap: while one batch is written (a single writer thread owns every database call),
-the main thread polls Kafka and decodes the next one. At most one batch is in flight; it is
-settled (result counted, offsets committed to Kafka) before the next one is handed over, before
-partitions are revoked, and before the daemon exits, so batches commit in order.
+Two stages overlap: while one batch is stored (a single writer thread owns every database call,
+and mostly waits for the database), the main thread polls Kafka, decodes the next batch and builds
+its rows (:meth:`Store.prepare`). At most one batch is in flight; it is settled (result counted,
+offsets committed to Kafka) before the next one is handed over, before partitions are revoked,
+and before the daemon exits, so batches commit in order.
 
 Delivery: the database is the source of truth for positions. Each batch is stored together with
 the next offset of every partition it read (``sink_offset``) in one transaction; on partition
@@ -63,11 +64,23 @@ FATAL_KAFKA_CODES = frozenset(
 )
 
 
+class Prepared(Protocol):
+    """A batch with its rows built, as :meth:`Store.prepare` makes it."""
+
+    batch: Batch
+
+    def without(self, partitions: set[Partition]) -> None:
+        """Drop everything of ``partitions``."""
+
+
 class Store(Protocol):
     """The warehouse as the daemon sees it."""
 
-    def write(self, batch: Batch, group_id: str) -> WriteResult:
-        """Store the batch and its positions in one transaction (idempotent)."""
+    def prepare(self, batch: Batch) -> Prepared:
+        """Build the batch's rows (CPU only: no database)."""
+
+    def store(self, prepared: Any, group_id: str) -> WriteResult:
+        """Store a prepared batch and its positions in one transaction (idempotent)."""
 
     def positions(self, group_id: str, partitions: Iterable[Partition]) -> dict[Partition, int]:
         """Stored next offsets of these partitions (absent when never stored)."""
@@ -76,8 +89,9 @@ class Store(Protocol):
 class InFlight:
     """The batch the writer thread is storing, and the attempt's outcome."""
 
-    def __init__(self, batch: Batch, future: Future[WriteResult]) -> None:
-        self.batch = batch
+    def __init__(self, prepared: Prepared, future: Future[WriteResult]) -> None:
+        self.prepared = prepared
+        self.batch = prepared.batch
         self.future = future
         self.started = time.monotonic()
 
@@ -128,7 +142,7 @@ class Daemon:
         self.batch = Batch()
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sink-writer")
         self.inflight: InFlight | None = None
-        self.retrying: Batch | None = None  # a written batch being retried after a failure
+        self.retrying: Prepared | None = None  # a stored batch being retried after a failure
         self.assigned: set[Partition] = set()
         self.at_end: set[Partition] = set()
         self.stopping = False
@@ -237,7 +251,8 @@ class Daemon:
         self._settle()
         if self.batch.positions:
             batch, self.batch = self.batch, Batch()
-            self.inflight = InFlight(batch, self._in_writer(self._write, batch))
+            prepared = self.store.prepare(batch)
+            self.inflight = InFlight(prepared, self._in_writer(self._store, prepared))
         self.batch_started = time.monotonic()
 
     def _settle(self, *, in_callback: bool = False) -> None:
@@ -249,10 +264,10 @@ class Daemon:
         attempts = iter([inflight.future])
 
         def attempt() -> WriteResult:
-            future = next(attempts, None) or self._in_writer(self._write, inflight.batch)
+            future = next(attempts, None) or self._in_writer(self._store, inflight.prepared)
             return future.result()
 
-        self.retrying = inflight.batch  # a revoke while it is retried drops revoked partitions
+        self.retrying = inflight.prepared  # a revoke while it is retried drops its partitions
         try:
             result = self._retry("write", attempt, in_callback=in_callback)
         finally:
@@ -263,8 +278,8 @@ class Daemon:
         self.metrics.committed()
         self._measure_lag(inflight.batch)
 
-    def _write(self, batch: Batch) -> WriteResult:
-        return self.store.write(batch, self.settings.group_id)
+    def _store(self, prepared: Prepared) -> WriteResult:
+        return self.store.store(prepared, self.settings.group_id)
 
     def _in_writer(self, operation: Callable[..., T], *args: Any) -> Future[T]:
         """Run a database operation on the writer thread (the only thread that uses the store)."""
@@ -414,11 +429,12 @@ class Daemon:
         self._on_revoke(consumer, partitions)
 
     def _forget(self, keys: set[Partition]) -> None:
-        for batch in (self.batch, self.retrying):
-            if batch is not None:
-                batch.events = [e for e in batch.events if _key(e.location) not in keys]
-                batch.dead_letters = [d for d in batch.dead_letters if _key(d.location) not in keys]
-                batch.positions = {k: v for k, v in batch.positions.items() if k not in keys}
+        batch = self.batch
+        batch.events = [e for e in batch.events if _key(e.location) not in keys]
+        batch.dead_letters = [d for d in batch.dead_letters if _key(d.location) not in keys]
+        batch.positions = {k: v for k, v in batch.positions.items() if k not in keys}
+        if self.retrying is not None:
+            self.retrying.without(keys)
         self.assigned -= keys
         self.at_end -= keys
 

@@ -1,7 +1,9 @@
 """The warehouse writer: one batch, one transaction, idempotent, on any supported database.
 
 :meth:`Warehouse.write` stores a :class:`~sink.batch.Batch` — parent rows, child rows, dead letters
-and the consumer positions — in **one transaction**:
+and the consumer positions — in **one transaction**. It is :meth:`Warehouse.prepare` (step 1, CPU
+only) then :meth:`Warehouse.store` (steps 2 and 3, the database), which the daemon runs on two
+threads so that the next batch is prepared while one is stored:
 
 1. Events with the same ``event_id`` as an earlier event of the batch are left out (the first
    wins); every event becomes its rows (:mod:`sink.writer.rows`, PII policy applied), and events
@@ -29,11 +31,12 @@ batch's own dead letters plus the events whose rows could not be stored.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Final
 
+import attrs
 import sqlalchemy as sa
 
 from sink.batch import Batch, DeadLetter, WriteResult
@@ -69,6 +72,35 @@ class _EventsRejectedError(Exception):
     def __init__(self, error: BaseException) -> None:
         super().__init__(str(error))
         self.error = error
+
+
+@attrs.define
+class Prepared:
+    """A batch with the rows of its events, ready for :meth:`Warehouse.store`.
+
+    Attributes:
+        batch: The batch (events, dead letters, positions).
+        rows: The rows of its events (the first of each ``event_id``), in batch order.
+        rejected: Dead letters for the events the database is known to refuse.
+    """
+
+    batch: Batch
+    rows: list[EventRows]
+    rejected: list[DeadLetter]
+
+    def without(self, partitions: set[Partition]) -> None:
+        """Drop everything of ``partitions`` (revoked): events, rows, dead letters, positions."""
+        kept = _not_in(partitions)
+        batch = self.batch
+        batch.events = [event for event in batch.events if kept(event.location)]
+        batch.dead_letters = [letter for letter in batch.dead_letters if kept(letter.location)]
+        batch.positions = {k: v for k, v in batch.positions.items() if k not in partitions}
+        self.rows = [rows for rows in self.rows if kept(rows.event.location)]
+        self.rejected = [letter for letter in self.rejected if kept(letter.location)]
+
+
+def _not_in(partitions: set[Partition]) -> Callable[[MessageLocation], bool]:
+    return lambda location: (location.topic, location.partition) not in partitions
 
 
 class Warehouse:
@@ -115,8 +147,22 @@ class Warehouse:
 
     def write(self, batch: Batch, group_id: str) -> WriteResult:
         """Store the batch and its positions in one transaction (idempotent)."""
+        return self.store(self.prepare(batch), group_id)
+
+    def prepare(self, batch: Batch) -> Prepared:
+        """The rows of the batch's events (PII policy applied), without touching the database.
+
+        The CPU-bound half of :meth:`write`: the daemon prepares the next batch while the
+        previous one is stored. Events the database is known to refuse become dead letters here.
+        """
+        ingested_at = datetime.now(UTC)
+        rows, rejected = self._prepare(first_occurrences(batch.events), ingested_at)
+        return Prepared(batch, rows, rejected)
+
+    def store(self, prepared: Prepared, group_id: str) -> WriteResult:
+        """The database half of :meth:`write`: one transaction (idempotent)."""
         with self._translated_errors():
-            return self._write(batch, group_id)
+            return self._write(prepared, group_id)
 
     def positions(self, group_id: str, partitions: Iterable[Partition]) -> dict[Partition, int]:
         """Stored next offsets of these partitions (absent when never stored)."""
@@ -125,9 +171,8 @@ class Warehouse:
 
     # --- writing ---------------------------------------------------------------------------------
 
-    def _write(self, batch: Batch, group_id: str) -> WriteResult:
-        ingested_at = datetime.now(UTC)
-        prepared, rejected = self._prepare(first_occurrences(batch.events), ingested_at)
+    def _write(self, ready: Prepared, group_id: str) -> WriteResult:
+        batch, prepared, rejected = ready.batch, list(ready.rows), list(ready.rejected)
         for _round in range(MAX_ROUNDS):
             letters = [*batch.dead_letters, *rejected]
             try:

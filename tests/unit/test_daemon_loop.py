@@ -13,10 +13,12 @@ from typing import Any
 
 from confluent_kafka import TopicPartition
 
-from sink.batch import Batch, WriteResult
+from sink.batch import Batch, DeadLetter, WriteResult
 from sink.config import Settings
 from sink.daemon import Daemon
 from sink.errors import DatabaseUnavailableError, MessageLocation
+from sink.writer.rows import EventRows
+from sink.writer.warehouse import Prepared
 
 T0, T1 = ("t", 0), ("t", 1)
 
@@ -50,7 +52,11 @@ class FlakyStore:
     def __init__(self) -> None:
         self.attempts: list[dict[tuple[str, int], int]] = []
 
-    def write(self, batch: Batch, group_id: str) -> WriteResult:
+    def prepare(self, batch: Batch) -> Prepared:
+        return Prepared(batch, rows=[], rejected=[])
+
+    def store(self, prepared: Prepared, group_id: str) -> WriteResult:
+        batch = prepared.batch
         self.attempts.append(dict(batch.positions))
         if len(self.attempts) == 1:
             raise DatabaseUnavailableError("connection refused (test)")
@@ -89,3 +95,16 @@ def test_a_partition_revoked_while_its_write_is_retried_is_not_written_by_the_ol
     assert store.attempts == [{T0: 5, T1: 7}, {T0: 5}]
     assert consumer.commits == [{T0: 5}]
     assert daemon.assigned == {T0}
+
+
+def test_a_prepared_batch_without_revoked_partitions_keeps_only_the_others() -> None:
+    here, gone = MessageLocation("t", 0, 1), MessageLocation("t", 1, 2)
+    batch = batch_of(here, gone)
+    rows = [EventRows(event, "table", {}, {}) for event in batch.events]  # type: ignore[arg-type]
+    letter = DeadLetter(gone, None, b"x", (), None, "FramingError", "bad")
+    prepared = Prepared(batch, rows=rows, rejected=[letter])
+    prepared.without({T1})
+    assert [event.location for event in prepared.batch.events] == [here]
+    assert [r.event.location for r in prepared.rows] == [here]
+    assert prepared.rejected == []
+    assert prepared.batch.positions == {T0: 2}
