@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 from pathlib import Path
-from typing import Final
 
 import click
 
@@ -15,7 +13,6 @@ from sink.demo.produce import DEFAULT_PARTITIONS, produce
 from sink.logs import configure_logging
 
 #: HTTP client loggers of the registry client.
-QUIET_LOGGERS: Final = ("httpx", "httpx2")
 
 
 @click.group("demo")
@@ -74,8 +71,6 @@ def produce_command(
     """
     settings = load_settings(config_file)
     configure_logging(settings.log_format, settings.log_level)
-    for name in QUIET_LOGGERS:  # one line per registry request otherwise
-        logging.getLogger(name).setLevel(max(logging.WARNING, logging.root.level))
     begin = None if start is None else _parse_start(start)
     summary = produce(
         settings, traffic.generate(seed, events, begin), rate=rate, partitions=partitions
