@@ -2,9 +2,10 @@
 
 Two stages overlap: while one batch is stored (a single writer thread owns every database call,
 and mostly waits for the database), the main thread polls Kafka, decodes the next batch and builds
-its rows (:meth:`Store.prepare`). At most one batch is in flight; it is settled (result counted,
-offsets committed to Kafka) before the next one is handed over, before partitions are revoked,
-and before the daemon exits, so batches commit in order.
+its rows (:meth:`Store.prepare`), then hands it over once the stored one is settled. At most one
+batch is in flight; it is settled (result counted, offsets committed to Kafka) before the next one
+is handed over, before partitions are revoked, and before the daemon exits, so batches commit in
+order.
 
 Delivery: the database is the source of truth for positions. Each batch is stored together with
 the next offset of every partition it read (``sink_offset``) in one transaction; on partition
@@ -143,6 +144,7 @@ class Daemon:
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sink-writer")
         self.inflight: InFlight | None = None
         self.retrying: Prepared | None = None  # a stored batch being retried after a failure
+        self.prepared: Prepared | None = None  # the next batch, while the one in flight settles
         self.assigned: set[Partition] = set()
         self.at_end: set[Partition] = set()
         self.stopping = False
@@ -247,11 +249,14 @@ class Daemon:
         return full or old or self.drained
 
     def _flush(self) -> None:
-        """Hand the batch to the writer thread once the previous one is settled."""
-        self._settle()
+        """Build the batch's rows while the previous batch is stored, then, once that one is
+        settled, hand this one to the writer thread."""
         if self.batch.positions:
             batch, self.batch = self.batch, Batch()
-            prepared = self.store.prepare(batch)
+            self.prepared = self.store.prepare(batch)
+        self._settle()
+        prepared, self.prepared = self.prepared, None
+        if prepared is not None and prepared.batch.positions:
             self.inflight = InFlight(prepared, self._in_writer(self._store, prepared))
         self.batch_started = time.monotonic()
 
@@ -418,8 +423,9 @@ class Daemon:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Finish the batch in flight, then drop what was collected since from revoked partitions
-        (and from a batch whose write is being retried): their next owner re-reads it from the
-        stored positions. Writing it here could race that owner; dropping it never loses it."""
+        (also from a batch whose write is being retried, and from the next, prepared batch):
+        their next owner re-reads it from the stored positions. Writing it here could race that
+        owner; dropping it never loses it."""
         keys = {(tp.topic, tp.partition) for tp in partitions}
         self._settle(in_callback=True)  # written before the next owner reads its position
         self._forget(keys)
@@ -433,8 +439,9 @@ class Daemon:
         batch.events = [e for e in batch.events if _key(e.location) not in keys]
         batch.dead_letters = [d for d in batch.dead_letters if _key(d.location) not in keys]
         batch.positions = {k: v for k, v in batch.positions.items() if k not in keys}
-        if self.retrying is not None:
-            self.retrying.without(keys)
+        for prepared in (self.retrying, self.prepared):
+            if prepared is not None:
+                prepared.without(keys)
         self.assigned -= keys
         self.at_end -= keys
 

@@ -108,3 +108,27 @@ def test_a_prepared_batch_without_revoked_partitions_keeps_only_the_others() -> 
     assert [r.event.location for r in prepared.rows] == [here]
     assert prepared.rejected == []
     assert prepared.batch.positions == {T0: 2}
+
+
+def test_a_revoke_during_a_retry_also_drops_the_partition_from_the_next_prepared_batch() -> None:
+    consumer, store = FakeConsumer(), FlakyStore()
+    daemon = Daemon(
+        Settings(topics=("t",)), decoder=None, store=store,  # type: ignore[arg-type]
+        consumer_factory=lambda _config: consumer,  # type: ignore[arg-type,return-value]
+    )  # fmt: skip
+    daemon.assigned = {T0, T1}
+    daemon.batch = batch_of(MessageLocation("t", 0, 4), MessageLocation("t", 1, 6))
+    daemon._flush()  # first batch in flight (its write fails once)
+    daemon.batch = batch_of(MessageLocation("t", 0, 5), MessageLocation("t", 1, 7))
+
+    def revoke_t1() -> None:
+        consumer.on_poll = lambda: None
+        daemon._on_revoke(consumer, [TopicPartition("t", 1)])  # type: ignore[arg-type]
+
+    consumer.on_poll = revoke_t1
+    daemon._flush()  # prepares the second batch, settles the first (retry, revoke), sends
+    daemon._settle()
+    daemon.writer.shutdown()
+
+    assert store.attempts == [{T0: 5, T1: 7}, {T0: 5}, {T0: 6}]
+    assert consumer.commits == [{T0: 5}, {T0: 6}]
