@@ -92,7 +92,6 @@ class InFlight:
 
     def __init__(self, prepared: Prepared, future: Future[WriteResult]) -> None:
         self.prepared = prepared
-        self.batch = prepared.batch
         self.future = future
         self.started = time.monotonic()
 
@@ -278,10 +277,11 @@ class Daemon:
         finally:
             self.retrying = None
         self.metrics.batch_seconds.observe(time.monotonic() - inflight.started)
-        self._count(inflight.batch, result)
-        self._commit_to_kafka(inflight.batch.positions)
+        batch = inflight.prepared.batch
+        self._count(batch, result)
+        self._commit_to_kafka(batch.positions)
         self.metrics.committed()
-        self._measure_lag(inflight.batch)
+        self._measure_lag(batch)
 
     def _store(self, prepared: Prepared) -> WriteResult:
         return self.store.store(prepared, self.settings.group_id)
