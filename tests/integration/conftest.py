@@ -22,6 +22,8 @@ from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient, NewTopic
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
+from sink.decoder import registry_client as registry_client_for
+
 REPO = Path(__file__).resolve().parents[2]
 SERVICES = REPO / "scripts" / "services"
 CONSUME_DEADLINE_S = 60.0
@@ -109,7 +111,13 @@ def make_topic(
 
 @pytest.fixture(scope="session")
 def registry_client(services: Services) -> SchemaRegistryClient:
-    return SchemaRegistryClient({"url": services.registry_url})
+    """The registry client the sink itself builds: every request has a timeout, then a retry.
+
+    Without a timeout a request the registry never answers blocks its test until pytest-timeout
+    kills it (Apicurio leaves a few requests in a thousand to an endpoint it lacks unanswered).
+    """
+    client: SchemaRegistryClient = registry_client_for(services.registry_url)
+    return client
 
 
 @pytest.fixture

@@ -131,7 +131,12 @@ def test_avro_round_trip_with_open_edx_serializer_settings(
     produce(services, topic, [(b"key", value)])
     consumer, messages = consume(services, topic, f"g-{uuid.uuid4().hex}", expected=1)
     consumer.close()
-    deserializer = AvroDeserializer(registry_client)
+    # The schema id in the framing is all a reader needs. Without a naming strategy,
+    # confluent-kafka (2.16 here) first asks the registry for the topic's "associations", an
+    # endpoint Confluent's registry has and Apicurio lacks: it answers 404, now and then never.
+    deserializer = AvroDeserializer(
+        registry_client, conf={"subject.name.strategy": topic_record_subject_name_strategy}
+    )
     assert deserializer(messages[0].value(), context) == enrollment_record()
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import http.server
 import io
 import json
 import logging
 import re
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -430,6 +433,34 @@ def test_unreachable_registry_is_transient() -> None:
     registry = SchemaRegistryClient({"url": "http://127.0.0.1:9", "timeout": 2, "max.retries": 0})
     with pytest.raises(RegistryUnavailableError):
         Decoder(registry).decode(_value(ENROLLMENT, _enrollment()), _headers(), HERE)
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """An HTTP address that accepts connections and never answers (a hung registry)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                accepted.append(listener.accept()[0])
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    listener.close()
+    for connection in accepted:
+        connection.close()
+
+
+def test_registry_that_never_answers_is_transient_not_a_hang(silent_server: str) -> None:
+    """The sink's client gives up on a request after its timeout, so the message is retried."""
+    registry = registry_client(silent_server, timeout_s=0.2)
+    started = time.monotonic()
+    with pytest.raises(RegistryUnavailableError, match=re.escape(str(HERE))):
+        Decoder(registry).decode(_value(ENROLLMENT, _enrollment()), _headers(), HERE)
+    # Four attempts of 0.2 s plus the client's randomized back-off (at most 1 + 2 + 4 s).
+    assert time.monotonic() - started < 10
 
 
 @pytest.mark.parametrize(
