@@ -80,13 +80,13 @@ integration: venv venv-oe10 services ## integration tests against the real local
 	$(BIN)/pytest tests/integration
 
 lint: venv ## ruff, formatting and mypy --strict
-	$(BIN)/ruff check sink tests scripts/services
-	$(BIN)/ruff format --check sink tests scripts/services
+	$(BIN)/ruff check sink tests bench scripts/services
+	$(BIN)/ruff format --check sink tests bench scripts/services
 	$(BIN)/mypy
 
 format: venv ## apply ruff's fixes and formatting
-	$(BIN)/ruff check --fix sink tests scripts/services
-	$(BIN)/ruff format sink tests scripts/services
+	$(BIN)/ruff check --fix sink tests bench scripts/services
+	$(BIN)/ruff format sink tests bench scripts/services
 
 clean: services-down ## stop services, remove the venv and every download
 	rm -rf $(VENV) $(OE10_VENV) $(DEMO_DB) demo-report.html .services .pytest_cache .mypy_cache .ruff_cache .hypothesis

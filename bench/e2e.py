@@ -201,12 +201,12 @@ class Watch:
         whole = sum(t or 0 for t in wholes) if alive else None
         first = not self.samples
         for pid in _pids(lambda comm, _cmdline: comm == "postgres"):
-            ticks = _cpu_ticks(f"/proc/{pid}/stat")
-            if ticks is None:
+            pid_ticks = _cpu_ticks(f"/proc/{pid}/stat")
+            if pid_ticks is None:
                 continue
             if pid not in self._postgres:  # started before the watch: count from now
-                self._postgres_base[pid] = ticks if first else 0
-            self._postgres[pid] = ticks
+                self._postgres_base[pid] = pid_ticks if first else 0
+            self._postgres[pid] = pid_ticks
         busy, _total = _machine_ticks()
         ticks = {
             "postgres": sum(t - self._postgres_base[p] for p, t in self._postgres.items()),

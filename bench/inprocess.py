@@ -80,7 +80,8 @@ def read_sample(bootstrap_servers: str, ends: dict[tuple[str, int], int], sample
             for message in consumer.consume(10_000, timeout=1.0):
                 if message.error() is not None:
                     continue
-                tp = (message.topic(), message.partition())
+                # Typed optional, but set on every consumed message (as in sink.daemon).
+                tp = (str(message.topic()), int(message.partition() or 0))
                 if taken[tp] < wanted[tp]:
                     taken[tp] += 1
                     messages.append(message)

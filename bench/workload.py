@@ -24,7 +24,8 @@ from typing import Any, Final
 
 import attrs
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from opaque_keys.edx.keys import CourseKey
 from openedx_events.analytics.data import TrackingLogData

@@ -23,6 +23,7 @@ import struct
 import types
 import typing
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Final
 from uuid import UUID
@@ -81,10 +82,10 @@ def data_key(event_type: str) -> str:
     return str(key)
 
 
-def upstream_class(event_type: str) -> type[Any]:
+def upstream_class(event_type: str) -> type:
     """The openedx-events payload class of ``event_type``."""
     (cls,) = upstream_signal(event_type).init_data.values()
-    return typing.cast(type[Any], cls)
+    return typing.cast(type, cls)
 
 
 # --- messages ----------------------------------------------------------------------------------
@@ -141,6 +142,11 @@ def headers(
     return [(name, value.encode()) for name, value in values.items()]
 
 
+def kafka_headers(headers: Sequence[tuple[str, bytes]]) -> list[tuple[str, str | bytes | None]]:
+    """``headers`` as a list of the type ``Producer.produce`` takes (a list is invariant)."""
+    return list(headers)
+
+
 @attrs.frozen
 class Message:
     """One produced message and the upstream object it carries.
@@ -186,7 +192,9 @@ class OpenEdxProducer:
         """Produce one event; ``key`` (e.g. the course key) is framed as an Avro string."""
         produced = message(event_type, data, self.schema_id(topic, event_type))
         framed_key = None if key is None else self._framed_key(topic, key)
-        self._producer.produce(topic, produced.value, framed_key, headers=produced.headers)
+        self._producer.produce(
+            topic, produced.value, framed_key, headers=kafka_headers(produced.headers)
+        )
         self._producer.poll(0)
         return produced
 
@@ -312,8 +320,10 @@ def strategy_for(python_type: Any) -> st.SearchStrategy[Any]:
     raise TypeError(f"no strategy for {python_type!r}")
 
 
+# Classes are `type`, not `type[Any]`, here and in what is passed here: mypy does not see that a
+# `type[Any]` is hashable, as the cache's arguments must be (python/mypy#11470).
 @functools.cache
-def class_strategy(cls: type[Any]) -> st.SearchStrategy[Any]:
+def class_strategy(cls: type) -> st.SearchStrategy[Any]:
     """Random instances of an upstream attrs class, every field given explicitly."""
     fields = {}
     for field in attrs.fields(cls):

@@ -19,7 +19,8 @@ import attrs
 import pytest
 import sqlalchemy as sa
 from confluent_kafka import Consumer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from sink.decoder import registry_client as registry_client_for

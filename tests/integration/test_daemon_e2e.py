@@ -261,7 +261,7 @@ def test_poison_messages_are_dead_lettered_and_the_stream_moves_on(
     ]
     plain = Producer({"bootstrap.servers": services.bootstrap_servers})
     for value, message_headers, _expected in poison:
-        plain.produce(topic, value, headers=message_headers)
+        plain.produce(topic, value, headers=producer.kafka_headers(message_headers))
     plain.flush(30)
     more = produce_stream(services, registry_client, (topic,), [ENROLLMENT], 200)
 

@@ -88,4 +88,5 @@ def test_schema_ids_come_from_the_registry(
     assert producer.register(registry_client, topic, event_type) == schema_id
     registered = registry_client.get_schema(schema_id)
     assert registered.schema_type in (None, "AVRO")
+    assert registered.schema_str is not None
     assert "CloudEvent" in registered.schema_str

@@ -114,6 +114,7 @@ def test_demo_events_decode_with_the_registry_and_land_once(
     assert all(len(partitions) == 1 for partitions in partitions_of_key.values())
     for event in decoded[:50]:
         registered = registry_client.get_schema(event.schema_id).schema_str
+        assert registered is not None
         assert json.loads(registered) == json.loads(wire.value_schema(event.event_type))
 
     sink.run("migrate")

@@ -62,6 +62,12 @@ def produce(services: Services, topic: str, values: list[tuple[bytes, bytes]]) -
     assert producer.flush(30) == 0
 
 
+def value_of(message: Message) -> bytes:
+    value = message.value()
+    assert value is not None
+    return value
+
+
 def test_consumer_group_commits_offsets_and_resumes(
     services: Services, make_topic: Callable[..., str], group_id: str
 ) -> None:
@@ -70,7 +76,7 @@ def test_consumer_group_commits_offsets_and_resumes(
     produce(services, topic, first)
 
     consumer, messages = consume(services, topic, group_id, expected=len(first))
-    assert sorted(m.value() for m in messages) == sorted(v for _, v in first)
+    assert sorted(value_of(m) for m in messages) == sorted(v for _, v in first)
     consumer.commit(asynchronous=False)
     committed = consumer.committed([TopicPartition(topic, p) for p in range(3)], timeout=10)
     consumer.close()
@@ -80,7 +86,7 @@ def test_consumer_group_commits_offsets_and_resumes(
     produce(services, topic, second)
     consumer, messages = consume(services, topic, group_id, expected=len(second))
     consumer.close()
-    assert sorted(m.value() for m in messages) == sorted(v for _, v in second)
+    assert sorted(value_of(m) for m in messages) == sorted(v for _, v in second)
 
 
 def enrollment_record() -> dict[str, Any]:

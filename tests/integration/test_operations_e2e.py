@@ -153,8 +153,10 @@ def test_dead_letters_are_listed_shown_and_replayed_after_a_fix(
                 lambda user: f"nul\x00{user}" if user in NUL_USERS else None)  # fmt: skip
     valid = next(iter(sent.values()))
     plain = Producer({"bootstrap.servers": services.bootstrap_servers})
-    plain.produce(topic, b"\x07" + b"garbage" * 10, headers=valid.headers, partition=0)
-    plain.produce(topic, valid.value, headers=producer.headers("org.openedx.nothing.v1"),
+    plain.produce(topic, b"\x07" + b"garbage" * 10, headers=producer.kafka_headers(valid.headers),
+                  partition=0)  # fmt: skip
+    plain.produce(topic, valid.value,
+                  headers=producer.kafka_headers(producer.headers("org.openedx.nothing.v1")),
                   partition=1)  # fmt: skip
     plain.flush(30)
 

@@ -8,6 +8,7 @@ of the same batch, and concurrent ``sink migrate``.
 
 from __future__ import annotations
 
+import functools
 import random
 import string
 import threading
@@ -147,7 +148,7 @@ class TestPostgresWriter(WriterContract):
     ) -> None:
         batch = batch_of(random_events(per_type=3))
         writers = [make_warehouse() for _ in range(3)]
-        results = _concurrently([lambda w=w: w.write(batch, GROUP) for w in writers])
+        results = _concurrently([functools.partial(w.write, batch, GROUP) for w in writers])
         stored = sum(result.stored for result in results)
         rejected = results[0].dead_letters
         assert stored + rejected == len(batch.events)

@@ -145,7 +145,8 @@ def _our_type_shape(attribute: attrs.Attribute[Any]) -> Any:
 
 
 def _default_shape(default: Any) -> Any:
-    if isinstance(default, attrs.Factory):
+    # attrs' stubs declare `Factory` as an overloaded function; at run time it is the class.
+    if isinstance(default, typing.cast("type[Any]", attrs.Factory)):
         return ("factory", default.factory, default.takes_self)
     return ("value", default)
 

@@ -100,7 +100,7 @@ def test_a_partition_revoked_while_its_write_is_retried_is_not_written_by_the_ol
 def test_a_prepared_batch_without_revoked_partitions_keeps_only_the_others() -> None:
     here, gone = MessageLocation("t", 0, 1), MessageLocation("t", 1, 2)
     batch = batch_of(here, gone)
-    rows = [EventRows(event, "table", {}, {}) for event in batch.events]  # type: ignore[arg-type]
+    rows = [EventRows(event, "table", {}, {}) for event in batch.events]
     letter = DeadLetter(gone, None, b"x", (), None, "FramingError", "bad")
     prepared = Prepared(batch, rows=rows, rejected=[letter])
     prepared.without({T1})

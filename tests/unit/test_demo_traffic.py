@@ -294,7 +294,7 @@ def test_exam_reviews_follow_a_submission(
     reviews = (p.EXAM_VERIFIED, p.EXAM_REJECTED, p.EXAM_ERRORED, p.EXAM_RESET)
 
     def check(run: list[DemoEvent]) -> None:
-        open_attempts: Counter[tuple[int, str]] = Counter()
+        open_attempts: Counter[tuple[int, str] | None] = Counter()
         for event in run:
             pair = _pair_of(event)
             if event.event_type == p.EXAM_SUBMITTED:

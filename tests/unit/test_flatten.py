@@ -52,7 +52,7 @@ json_texts = st.one_of(
 )
 
 
-def payloads(data_class: type[Any]) -> st.SearchStrategy[Any]:
+def payloads(data_class: type) -> st.SearchStrategy[Any]:
     """Random instances of a payload class (tracking-log JSON text made interesting)."""
     if data_class is events.TrackingLogData:
         return st.builds(

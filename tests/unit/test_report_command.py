@@ -40,7 +40,9 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def sink_report(url: str, *arguments: str) -> Result:
-    environment = {name: None for name in os.environ if name.startswith("SINK_")}
+    environment: dict[str, str | None] = {
+        name: None for name in os.environ if name.startswith("SINK_")
+    }
     environment["SINK_DATABASE_URL"] = url
     return CliRunner().invoke(cli, ["report", *arguments], env=environment)
 

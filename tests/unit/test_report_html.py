@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -39,7 +40,7 @@ HOSTILE = "<script>alert('x')</script> & \"quoted\""
 CHARTS = ("enrollments", "grades", "modes", "certificates")
 
 
-def sample_report(**changes: object) -> ReportData:
+def sample_report(**changes: Any) -> ReportData:
     """Synthetic report data: two courses, a gap of two days in the enrollments, hostile names."""
     data = ReportData(
         generated_at=datetime(2026, 11, 27, 7, 30, tzinfo=UTC),

@@ -107,7 +107,7 @@ def test_reporting_indexes() -> None:
 def test_constraint_and_index_names_fit() -> None:
     dialect = postgresql.dialect()
     for table in tables.metadata.tables.values():
-        names = [index.name for index in table.indexes]
+        names: list[object] = [index.name for index in table.indexes]
         names += [constraint.name for constraint in table.constraints]
         for name in names:
             assert isinstance(name, str)

@@ -106,7 +106,8 @@ def random_events(per_type: int, start: int = 0) -> list[DecodedEvent]:
 def batch_of(items: Sequence[DecodedEvent], letters: Sequence[DeadLetter] = ()) -> Batch:
     """A batch with positions past the last offset of every partition in it."""
     batch = Batch(events=list(items), dead_letters=list(letters))
-    for item in sorted([*items, *letters], key=lambda item: item.location.offset):
+    located: list[DecodedEvent | DeadLetter] = [*items, *letters]
+    for item in sorted(located, key=lambda item: item.location.offset):
         batch.advance(item.location)
     return batch
 
