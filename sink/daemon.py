@@ -100,6 +100,31 @@ class BudgetExhaustedError(SinkError):
     """Too many consecutive transient failures: exit so that a supervisor restarts the sink."""
 
 
+def refuse_wrong_settings(error: KafkaError) -> None:
+    """Handle an error a consumed message carries: wrong settings end the process, else log it.
+
+    Raises:
+        ConfigError: Kafka refused the settings (credentials, authorization, options).
+    """
+    _raise_if_refused(error)
+    log.warning("Kafka: %s (librdkafka retries by itself)", error.str())
+
+
+def _client_error(error: KafkaError) -> None:
+    """librdkafka's ``error_cb``, called from ``consume()``: wrong settings end the process.
+
+    A refused login (wrong SASL password, bad certificate) reaches the sink only here; librdkafka
+    would retry it forever. The other client errors (a broker away) are in librdkafka's own log.
+    """
+    _raise_if_refused(error)
+    log.debug("Kafka: %s", error.str())
+
+
+def _raise_if_refused(error: KafkaError) -> None:
+    if error.code() in FATAL_KAFKA_CODES or error.fatal():
+        raise ConfigError(f"Kafka refused the sink: {error.str()}; check the SINK_KAFKA_* settings")
+
+
 def consumer_config(settings: Settings) -> dict[str, Any]:
     """librdkafka settings: ours, then the operator's pass-through options."""
     return {
@@ -114,6 +139,10 @@ def consumer_config(settings: Settings) -> dict[str, Any]:
         # near 220 MB instead of 340 MB at the same rate (bench: 1M-event backlog).
         "queued.max.messages.kbytes": 16384,
         **settings.kafka_options,
+        # Not options: the sink's own handling of client errors, and librdkafka's log lines
+        # through the sink's logging (same format, JSON included) instead of straight to stderr.
+        "error_cb": _client_error,
+        "logger": logging.getLogger("sink.kafka"),
     }
 
 
@@ -214,7 +243,7 @@ class Daemon:
             elif error.code() == KafkaError._PARTITION_EOF:
                 self.at_end.add((str(message.topic()), int(message.partition() or 0)))
             else:
-                self._kafka_error(error)
+                refuse_wrong_settings(error)
 
     def _add(self, message: Any) -> None:
         location = MessageLocation(message.topic(), message.partition(), message.offset())
@@ -360,13 +389,6 @@ class Daemon:
             if name in names or any(pattern.match(name) for pattern in patterns)
             for partition in metadata.partitions
         }
-
-    def _kafka_error(self, error: KafkaError) -> None:
-        if error.code() in FATAL_KAFKA_CODES or error.fatal():
-            raise ConfigError(
-                f"Kafka refused the sink: {error.str()}; check the SINK_KAFKA_* settings"
-            )
-        log.warning("Kafka: %s (librdkafka retries by itself)", error.str())
 
     # --- transient failures --------------------------------------------------------------------
 

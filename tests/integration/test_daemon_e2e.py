@@ -13,7 +13,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 import sqlalchemy as sa
@@ -178,6 +178,70 @@ def test_sigterm_finishes_the_batch_and_exits_zero(
     assert time.monotonic() - started < 15
     sink.run("run", "--stop-at-end")
     _assert_exactly_once(pg_engine, sink, sent)
+
+
+# The local broker's SASL/PLAIN listener and its one user (scripts/services.d/).
+KAFKA_PROPERTIES = SERVICES.parent / "services.d" / "kafka-server.properties"
+SASL_USER, SASL_PASSWORD = "sink-test", "sink-test-password"
+
+
+class SaslSettings(TypedDict):
+    SINK_KAFKA_BOOTSTRAP_SERVERS: str
+    SINK_KAFKA_SECURITY_PROTOCOL: str
+    SINK_KAFKA_SASL_MECHANISMS: str
+    SINK_KAFKA_SASL_USERNAME: str
+    SINK_KAFKA_SASL_PASSWORD: str
+
+
+def _sasl_settings(password: str) -> SaslSettings:
+    """Sink settings that reach Kafka through the SASL listener as the test user."""
+    lines = KAFKA_PROPERTIES.read_text().splitlines()
+    listeners = next(line for line in lines if line.startswith("listeners="))
+    address = next(
+        listener.removeprefix("SASL_PLAINTEXT://")
+        for listener in listeners.removeprefix("listeners=").split(",")
+        if listener.startswith("SASL_PLAINTEXT://")
+    )
+    return {
+        "SINK_KAFKA_BOOTSTRAP_SERVERS": address,
+        "SINK_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "SINK_KAFKA_SASL_MECHANISMS": "PLAIN",
+        "SINK_KAFKA_SASL_USERNAME": SASL_USER,
+        "SINK_KAFKA_SASL_PASSWORD": password,
+    }
+
+
+def test_sink_reads_through_sasl_with_the_right_password(
+    services: Services,
+    registry_client: SchemaRegistryClient,
+    make_topic: Callable[..., str],
+    runner: Callable[..., SinkRunner],
+    pg_engine: sa.Engine,
+) -> None:
+    topics = (make_topic("sasl", partitions=2),)
+    sent = produce_stream(services, registry_client, topics, MIXED, 300)
+    sink = runner(*topics)
+    output = sink.run("run", "--stop-at-end", **_sasl_settings(SASL_PASSWORD))
+    _assert_exactly_once(pg_engine, sink, sent)
+    assert SASL_PASSWORD not in output
+
+
+def test_wrong_kafka_password_stops_the_sink_with_a_clear_error(
+    make_topic: Callable[..., str], runner: Callable[..., SinkRunner]
+) -> None:
+    """librdkafka retries a refused login forever; the sink must say so and exit instead."""
+    sink = runner(make_topic("sasl-refused"))
+    process = sink.start(name="refused", **_sasl_settings("not-the-password"))
+    try:
+        assert process.wait(timeout=60) == 2
+    finally:
+        if process.poll() is None:
+            kill(process)
+    log = sink.log_path("refused").read_text()
+    assert "Kafka refused the sink" in log, log[-3000:]
+    assert "SASL authentication error" in log
+    assert "check the SINK_KAFKA_* settings" in log
+    assert "not-the-password" not in log
 
 
 OUTAGE_SIGNS = {"postgres": "recovered after", "kafka": "Connection refused"}

@@ -7,16 +7,18 @@ produces only by chance: a rebalance in the middle of a write's retry.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from types import SimpleNamespace
 from typing import Any
 
-from confluent_kafka import TopicPartition
+import pytest
+from confluent_kafka import KafkaError, TopicPartition
 
 from sink.batch import Batch, DeadLetter, WriteResult
 from sink.config import Settings
-from sink.daemon import Daemon
-from sink.errors import DatabaseUnavailableError, MessageLocation
+from sink.daemon import Daemon, consumer_config, refuse_wrong_settings
+from sink.errors import ConfigError, DatabaseUnavailableError, MessageLocation
 from sink.writer.rows import EventRows
 from sink.writer.warehouse import Prepared
 
@@ -132,3 +134,32 @@ def test_a_revoke_during_a_retry_also_drops_the_partition_from_the_next_prepared
 
     assert store.attempts == [{T0: 5, T1: 7}, {T0: 5}, {T0: 6}]
     assert consumer.commits == [{T0: 5}, {T0: 6}]
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        KafkaError._AUTHENTICATION,
+        KafkaError.SASL_AUTHENTICATION_FAILED,
+        KafkaError.TOPIC_AUTHORIZATION_FAILED,
+        KafkaError._SSL,
+    ],
+)
+def test_kafka_refusing_the_settings_is_fatal(code: int) -> None:
+    config = consumer_config(Settings(topics=("t",)))
+    for handle in (refuse_wrong_settings, config["error_cb"]):
+        with pytest.raises(ConfigError, match=r"check the SINK_KAFKA_\* settings"):
+            handle(KafkaError(code, "refused"))
+
+
+def test_kafka_being_away_is_only_logged(caplog: pytest.LogCaptureFixture) -> None:
+    refuse_wrong_settings(KafkaError(KafkaError._ALL_BROKERS_DOWN, "1/1 brokers are down"))
+    assert "1/1 brokers are down" in caplog.text
+
+
+def test_the_sink_handles_client_errors_and_logs_itself() -> None:
+    """librdkafka reports a refused login to ``error_cb`` only, never in a consumed message."""
+    options = {"error_cb": "ignored", "logger": "ignored"}
+    config = consumer_config(Settings(topics=("t",), kafka_options=options))
+    assert callable(config["error_cb"])
+    assert config["logger"] is logging.getLogger("sink.kafka")
