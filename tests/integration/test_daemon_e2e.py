@@ -18,6 +18,15 @@ from typing import Any, TypedDict
 import pytest
 import sqlalchemy as sa
 from confluent_kafka import Producer
+from confluent_kafka.admin import (
+    AclBinding,
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    ResourcePatternType,
+    ResourceType,
+)
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from sink import catalog, tables
@@ -182,7 +191,8 @@ def test_sigterm_finishes_the_batch_and_exits_zero(
 
 # The local broker's SASL/PLAIN listener and its one user (scripts/services.d/).
 KAFKA_PROPERTIES = SERVICES.parent / "services.d" / "kafka-server.properties"
-SASL_USER, SASL_PASSWORD = "sink-test", "sink-test-password"
+SASL_USER, SASL_PASSWORD = "sink-test", "sink-test-password"  # a super user
+NO_ACCESS_USER, NO_ACCESS_PASSWORD = "no-access", "no-access-password"  # no ACLs
 
 
 class SaslSettings(TypedDict):
@@ -193,8 +203,8 @@ class SaslSettings(TypedDict):
     SINK_KAFKA_SASL_PASSWORD: str
 
 
-def _sasl_settings(password: str) -> SaslSettings:
-    """Sink settings that reach Kafka through the SASL listener as the test user."""
+def _sasl_settings(password: str, user: str = SASL_USER) -> SaslSettings:
+    """Sink settings that reach Kafka through the SASL listener as ``user``."""
     lines = KAFKA_PROPERTIES.read_text().splitlines()
     listeners = next(line for line in lines if line.startswith("listeners="))
     address = next(
@@ -206,7 +216,7 @@ def _sasl_settings(password: str) -> SaslSettings:
         "SINK_KAFKA_BOOTSTRAP_SERVERS": address,
         "SINK_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
         "SINK_KAFKA_SASL_MECHANISMS": "PLAIN",
-        "SINK_KAFKA_SASL_USERNAME": SASL_USER,
+        "SINK_KAFKA_SASL_USERNAME": user,
         "SINK_KAFKA_SASL_PASSWORD": password,
     }
 
@@ -226,22 +236,58 @@ def test_sink_reads_through_sasl_with_the_right_password(
     assert SASL_PASSWORD not in output
 
 
-def test_wrong_kafka_password_stops_the_sink_with_a_clear_error(
-    make_topic: Callable[..., str], runner: Callable[..., SinkRunner]
+def _allow_group(kafka_admin: AdminClient, group_id: str) -> AclBindingFilter:
+    """Let the user without rights join ``group_id`` (and nothing more); returns the undo."""
+    rule = (
+        ResourceType.GROUP,
+        group_id,
+        ResourcePatternType.LITERAL,
+        f"User:{NO_ACCESS_USER}",
+        "*",
+        AclOperation.READ,
+        AclPermissionType.ALLOW,
+    )
+    for future in kafka_admin.create_acls([AclBinding(*rule)]).values():
+        future.result(timeout=30)
+    return AclBindingFilter(*rule)
+
+
+@pytest.mark.parametrize(
+    ("user", "password", "group_allowed", "refusal"),
+    [
+        (SASL_USER, "not-the-password", False, "SASL authentication error"),
+        (NO_ACCESS_USER, NO_ACCESS_PASSWORD, False, "Group authorization failed"),
+        (NO_ACCESS_USER, NO_ACCESS_PASSWORD, True, "Topic authorization failed"),
+    ],
+    ids=["wrong-password", "group-not-allowed", "topic-not-allowed"],
+)
+def test_kafka_refusing_the_sink_stops_it_with_a_clear_error(
+    user: str,
+    password: str,
+    group_allowed: bool,
+    refusal: str,
+    kafka_admin: AdminClient,
+    group_id: str,
+    make_topic: Callable[..., str],
+    runner: Callable[..., SinkRunner],
 ) -> None:
     """librdkafka retries a refused login forever; the sink must say so and exit instead."""
     sink = runner(make_topic("sasl-refused"))
-    process = sink.start(name="refused", **_sasl_settings("not-the-password"))
+    undo = _allow_group(kafka_admin, group_id) if group_allowed else None
+    process = sink.start(name="refused", **_sasl_settings(password, user))
     try:
         assert process.wait(timeout=60) == 2
     finally:
         if process.poll() is None:
             kill(process)
+        if undo is not None:
+            for future in kafka_admin.delete_acls([undo]).values():
+                future.result(timeout=30)
     log = sink.log_path("refused").read_text()
     assert "Kafka refused the sink" in log, log[-3000:]
-    assert "SASL authentication error" in log
+    assert refusal in log
     assert "check the SINK_KAFKA_* settings" in log
-    assert "not-the-password" not in log
+    assert password not in log
 
 
 OUTAGE_SIGNS = {"postgres": "recovered after", "kafka": "Connection refused"}
