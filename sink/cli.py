@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 import click
+import sqlalchemy as sa
 
 from sink import __version__, catalog, dlq, flatten, replay, schema_check
 from sink.avro_schema import canonical_schema
@@ -22,6 +23,7 @@ from sink.forget import forget_user
 from sink.logs import configure_logging
 from sink.reports.command import report_command
 from sink.writer import Warehouse
+from sink.writer.failures import as_sink_error, classify
 
 
 @click.group()
@@ -78,7 +80,7 @@ def forget_user_command(config_file: Path | None, user_id: int, also: tuple[str,
     settings = _settings(config_file)
     warehouse = Warehouse.from_settings(settings)
     try:
-        schema_check.ensure_at_head(warehouse.engine)
+        warehouse.check_schema()
         key = settings.pii_hash_key.value.encode() if settings.pii_hash_key else None
         decoder = Decoder.from_settings(settings)
         changed = forget_user(warehouse.engine, user_id, also=also, pii_key=key, decoder=decoder)
@@ -153,7 +155,7 @@ def _warehouse(settings: Settings) -> Iterator[Warehouse]:
     """The settings' warehouse, checked to be migrated, closed afterwards."""
     warehouse = Warehouse.from_settings(settings)
     try:
-        schema_check.ensure_at_head(warehouse.engine)
+        warehouse.check_schema()
         yield warehouse
     finally:
         warehouse.close()
@@ -443,7 +445,10 @@ def main() -> None:
     Exit status 2 means the settings (or the database schema) need fixing; 1 any other failure.
     """
     try:
-        cli(standalone_mode=True)
+        try:
+            cli(standalone_mode=True)
+        except sa.exc.DBAPIError as error:  # from a command's own queries, outside the writer
+            raise as_sink_error(error, classify(error)) from error
     except SinkError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(2 if isinstance(error, ConfigError) else 1)

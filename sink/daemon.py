@@ -39,10 +39,9 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from sink.batch import Batch, DeadLetter, WriteResult
 from sink.config import Settings
 from sink.decoder import Decoder
-from sink.errors import ConfigError, MessageLocation, SinkError
+from sink.errors import ConfigError, DatabaseUnavailableError, MessageLocation, SinkError
 from sink.metrics import HealthServer, Metrics
 from sink.retry import Backoff
-from sink.schema_check import ensure_at_head
 from sink.writer import Warehouse
 
 log = logging.getLogger(__name__)
@@ -485,7 +484,7 @@ def run_daemon(settings: Settings, *, stop_at_end: bool = False) -> None:
     """
     warehouse = Warehouse.from_settings(settings)
     try:
-        ensure_at_head(warehouse.engine)
+        wait_for_warehouse(warehouse, Backoff(settings.failure_budget))
         decoder = Decoder.from_settings(settings)
         daemon = Daemon(settings, decoder, warehouse, stop_at_end=stop_at_end)
         server = None
@@ -501,6 +500,30 @@ def run_daemon(settings: Settings, *, stop_at_end: bool = False) -> None:
                 server.stop()
     finally:
         warehouse.close()
+
+
+def wait_for_warehouse(warehouse: Warehouse, backoff: Backoff) -> None:
+    """Return once the warehouse answers and is migrated; retry while it cannot be reached.
+
+    Raises:
+        BudgetExhaustedError: It could not be reached ``backoff.budget`` + 1 times in a row.
+        SchemaOutOfDateError: It is not migrated (run ``sink migrate``).
+        DatabaseAccessError: It refuses the sink's login or database (fix SINK_DATABASE_URL).
+    """
+    while True:
+        try:
+            warehouse.check_schema()
+        except DatabaseUnavailableError as error:
+            delay = backoff.failed()
+            if backoff.exhausted:
+                raise BudgetExhaustedError(
+                    f"the warehouse could not be reached {backoff.failures} times in a row"
+                    f" (budget SINK_FAILURE_BUDGET={backoff.budget}); last error: {error}"
+                ) from error
+            log.warning("start: %s; retry %d in %.1fs", error, backoff.failures, delay)
+            time.sleep(delay)
+        else:
+            return
 
 
 def tune_garbage_collector() -> None:

@@ -129,6 +129,14 @@ class DatabaseUnavailableError(ServiceUnavailableError):
     """
 
 
+class DatabaseAccessError(ConfigError):
+    """The warehouse database refuses the sink's login, database or role: its URL needs fixing.
+
+    A wrong password, an unknown role or database, a host not allowed by ``pg_hba.conf``, a
+    permission denied, a read-only SQLite file.
+    """
+
+
 class SchemaOutOfDateError(ConfigError):
     """The database schema is not at the revision this sink needs: run ``sink migrate``."""
 
@@ -144,10 +152,7 @@ class UnstorableValueError(SinkError):
 
 
 class WarehouseError(SinkError):
-    """The warehouse database refused the sink for a reason retrying will not fix.
-
-    Bad credentials, a missing database, a permission denied: the message says which.
-    """
+    """The warehouse database failed for a reason retrying will not fix; the message says which."""
 
 
 class ReportError(SinkError):

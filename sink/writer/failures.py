@@ -9,7 +9,9 @@ Every error met while writing is sorted into one :class:`Failure`:
   an index entry too large, a violated constraint). The writer finds the events responsible and
   dead-letters them.
 * ``SCHEMA``: a table or column is missing: the schema is not what this sink needs.
-* ``OTHER``: anything else (bad credentials, a bug): fatal.
+* ``ACCESS``: the database refuses the sink's login, database or role (wrong password, unknown
+  database, permission denied, read-only file): the settings are wrong, fatal.
+* ``OTHER``: anything else (a bug): fatal.
 
 PostgreSQL errors are sorted by SQLSTATE, SQLite errors by result code; the rest by the PEP 249
 exception class names, which every driver shares.
@@ -24,6 +26,15 @@ from typing import Final
 import psycopg
 import sqlalchemy as sa
 
+from sink.config import env_name
+from sink.errors import (
+    DatabaseAccessError,
+    DatabaseUnavailableError,
+    SchemaOutOfDateError,
+    SinkError,
+    WarehouseError,
+)
+
 
 class Failure(enum.Enum):
     """The kind of a write failure (see the module docstring)."""
@@ -31,6 +42,7 @@ class Failure(enum.Enum):
     TRANSIENT = "transient"
     REJECTED = "rejected"
     SCHEMA = "schema"
+    ACCESS = "access"
     OTHER = "other"
 
 
@@ -48,7 +60,20 @@ POSTGRES_SQLSTATES: Final[dict[str, Failure]] = {
     "42P01": Failure.SCHEMA,  # undefined table
     "42703": Failure.SCHEMA,  # undefined column
     "42704": Failure.SCHEMA,  # undefined object (type)
+    "28": Failure.ACCESS,  # invalid authorization specification: wrong password, unknown role
+    "3D000": Failure.ACCESS,  # invalid catalog name: no such database
+    "42501": Failure.ACCESS,  # insufficient privilege
 }
+
+#: What the server says when it refuses a connection. libpq reports these without a SQLSTATE, so
+#: only the (English) text tells them from a server that is down; in another language they are
+#: taken for an outage, retried, and fatal once the failure budget is spent.
+POSTGRES_CONNECT_REFUSALS: Final = (
+    "password authentication failed",
+    "no pg_hba.conf entry",
+    "does not exist",  # database "x" / role "x"
+    "permission denied for database",
+)
 
 #: Primary SQLite result codes by kind.
 SQLITE_CODES: Final[dict[int, Failure]] = {
@@ -63,11 +88,11 @@ SQLITE_CODES: Final[dict[int, Failure]] = {
     sqlite3.SQLITE_CONSTRAINT: Failure.REJECTED,
     sqlite3.SQLITE_MISMATCH: Failure.REJECTED,
     sqlite3.SQLITE_RANGE: Failure.REJECTED,
-    sqlite3.SQLITE_READONLY: Failure.OTHER,
+    sqlite3.SQLITE_READONLY: Failure.ACCESS,
     sqlite3.SQLITE_CORRUPT: Failure.OTHER,
     sqlite3.SQLITE_NOTADB: Failure.OTHER,
-    sqlite3.SQLITE_PERM: Failure.OTHER,
-    sqlite3.SQLITE_AUTH: Failure.OTHER,
+    sqlite3.SQLITE_PERM: Failure.ACCESS,
+    sqlite3.SQLITE_AUTH: Failure.ACCESS,
 }
 
 #: SQLite messages of a missing table or column (result code SQLITE_ERROR).
@@ -104,8 +129,8 @@ def classify(error: BaseException) -> Failure:
     root = root_cause(error)
     if isinstance(root, ENCODING_ERRORS):
         return Failure.REJECTED
-    if isinstance(root, psycopg.Error) and root.sqlstate:
-        return postgres_failure(root.sqlstate)
+    if isinstance(root, psycopg.Error) and (postgres := _postgres_error(root)) is not None:
+        return postgres
     if isinstance(root, sqlite3.Error) and (sqlite := sqlite_failure(root)) is not None:
         return sqlite
     return dbapi_failure(root)
@@ -117,6 +142,21 @@ def postgres_failure(sqlstate: str) -> Failure:
         if (kind := POSTGRES_SQLSTATES.get(sqlstate[:length])) is not None:
             return kind
     return Failure.OTHER
+
+
+def _postgres_error(error: psycopg.Error) -> Failure | None:
+    """The kind of a psycopg error; None when it says nothing beyond its PEP 249 class."""
+    if error.sqlstate:
+        return postgres_failure(error.sqlstate)
+    if isinstance(error, psycopg.OperationalError) and _refused_connection(error):
+        return Failure.ACCESS
+    return None
+
+
+def _refused_connection(error: psycopg.OperationalError) -> bool:
+    """Whether the server refused to open a session (rather than not being reached at all)."""
+    text = str(error)
+    return "FATAL:" in text and any(refusal in text for refusal in POSTGRES_CONNECT_REFUSALS)
 
 
 def sqlite_failure(error: sqlite3.Error) -> Failure | None:
@@ -153,3 +193,26 @@ def describe(error: BaseException) -> tuple[str, str]:
     if len(message) > MAX_MESSAGE:
         message = message[: MAX_MESSAGE - 1] + "…"
     return type(root).__name__, message
+
+
+def as_sink_error(error: BaseException, kind: Failure) -> SinkError:
+    """The sink's error for a database error of this kind, with the driver's own message.
+
+    ``REJECTED`` values are the writer's business (dead letters); here they are fatal like
+    ``OTHER``.
+    """
+    error_class, message = describe(error)
+    if kind is Failure.TRANSIENT:
+        return DatabaseUnavailableError(
+            f"the warehouse database is unavailable ({error_class}: {message})"
+        )
+    if kind is Failure.ACCESS:
+        return DatabaseAccessError(
+            f"the warehouse database refused the sink ({error_class}: {message}):"
+            f" check {env_name('database_url')}"
+        )
+    if kind is Failure.SCHEMA:
+        return SchemaOutOfDateError(
+            f"the warehouse schema is not what this sink needs ({message}): run `sink migrate`"
+        )
+    return WarehouseError(f"the warehouse database failed: {error_class}: {message}")

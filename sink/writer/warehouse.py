@@ -20,8 +20,10 @@ threads so that the next batch is prepared while one is stored:
 Failures other than rejected values leave nothing behind (the transaction is rolled back) and are
 raised as: :class:`~sink.errors.DatabaseUnavailableError` (transient: the daemon retries the same
 batch; the connection pool is discarded so the next attempt reconnects),
-:class:`~sink.errors.SchemaOutOfDateError` (a table or column is missing), or
-:class:`~sink.errors.WarehouseError` (anything else: fatal). The batch is never modified.
+:class:`~sink.errors.SchemaOutOfDateError` (a table or column is missing),
+:class:`~sink.errors.DatabaseAccessError` (the login, database or a permission is refused: fix
+``SINK_DATABASE_URL``), or :class:`~sink.errors.WarehouseError` (anything else: fatal). The batch
+is never modified.
 
 The result counts add up: ``stored + duplicates + dead_letters == len(batch)``, where
 ``duplicates`` are events already stored (or repeated within the batch) and ``dead_letters`` the
@@ -43,9 +45,7 @@ from sink.batch import Batch, DeadLetter, WriteResult
 from sink.config import PiiPolicy, Settings
 from sink.decoder import DecodedEvent
 from sink.errors import (
-    DatabaseUnavailableError,
     MessageLocation,
-    SchemaOutOfDateError,
     SinkError,
     UnstorableValueError,
     WarehouseError,
@@ -55,7 +55,7 @@ from sink.schema_check import ensure_at_head
 from sink.writer import bookkeeping
 from sink.writer.dialect import Dialect, Inserted
 from sink.writer.dialects import dialect_for
-from sink.writer.failures import Failure, describe
+from sink.writer.failures import Failure, as_sink_error, describe
 from sink.writer.rows import EventRows, RowBuilder, by_table, first_occurrences
 
 log = logging.getLogger(__name__)
@@ -278,17 +278,9 @@ class Warehouse:
 
     def _translated(self, error: BaseException) -> SinkError:
         kind = self.dialect.classify(error)
-        error_class, message = describe(error)
         if kind is Failure.TRANSIENT:
-            self.engine.dispose()
-            return DatabaseUnavailableError(
-                f"the warehouse database is unavailable ({error_class}: {message})"
-            )
-        if kind is Failure.SCHEMA:
-            return SchemaOutOfDateError(
-                f"the warehouse schema is not what this sink needs ({message}): run `sink migrate`"
-            )
-        return WarehouseError(f"the warehouse database refused the write: {error_class}: {message}")
+            self.engine.dispose()  # the next attempt reconnects
+        return as_sink_error(error, kind)
 
 
 def _location_key(location: MessageLocation) -> tuple[str, int, int]:

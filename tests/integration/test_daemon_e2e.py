@@ -290,6 +290,71 @@ def test_kafka_refusing_the_sink_stops_it_with_a_clear_error(
     assert password not in log
 
 
+@pytest.mark.parametrize(
+    ("command", "wrong", "refusal"),
+    [
+        (("run",), ("sink", "not-the-password"), "password authentication failed"),
+        (("run",), ("nosuchdb", None), 'database "nosuchdb" does not exist'),
+        (("migrate",), ("sink", "not-the-password"), "password authentication failed"),
+        (("report", "course-summary"), ("nosuchdb", None), "does not exist"),
+        (("dlq", "list"), ("sink", "not-the-password"), "password authentication failed"),
+    ],
+    ids=["run-password", "run-database", "migrate-password", "report-database", "dlq-password"],
+)
+def test_database_refusing_the_sink_is_one_clear_line(
+    command: tuple[str, ...],
+    wrong: tuple[str, str | None],
+    refusal: str,
+    make_topic: Callable[..., str],
+    runner: Callable[..., SinkRunner],
+) -> None:
+    """A wrong password or database: exit status 2, the server's reason, the setting to fix."""
+    sink = runner(make_topic("db-refused"))
+    database, password = wrong
+    url = sa.make_url(sink.services.database_url).set(database=database)
+    if password is not None:
+        url = url.set(password=password)
+    result = subprocess.run(
+        sink.command(*command),
+        env=sink.environment(SINK_DATABASE_URL=url.render_as_string(hide_password=False)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output[-3000:]
+    assert "Traceback" not in output
+    last = output.strip().splitlines()[-1]
+    assert last.startswith("error: the warehouse database refused the sink"), last
+    assert refusal in last
+    assert "check SINK_DATABASE_URL" in last
+    assert "not-the-password" not in output
+
+
+def test_sink_started_while_the_database_is_down_waits_for_it(
+    services: Services,
+    registry_client: SchemaRegistryClient,
+    make_topic: Callable[..., str],
+    runner: Callable[..., SinkRunner],
+    pg_engine: sa.Engine,
+) -> None:
+    topics = (make_topic("db-late", partitions=2),)
+    sent = produce_stream(services, registry_client, topics, MIXED, 500)
+    sink = runner(*topics)
+    subprocess.run([str(SERVICES), "down", "postgres"], check=True)
+    try:
+        process = sink.start("--stop-at-end", name="db-late", SINK_FAILURE_BUDGET="1000")
+        time.sleep(4)
+        assert process.poll() is None, sink.log_path("db-late").read_text()[-3000:]
+    finally:
+        subprocess.run([str(SERVICES), "up", "postgres"], check=True)
+    assert process.wait(timeout=120) == 0, sink.log_path("db-late").read_text()[-3000:]
+    pg_engine.dispose()  # its pooled connections died with the server
+    _assert_exactly_once(pg_engine, sink, sent)
+    assert "start: the warehouse database is unavailable" in sink.log_path("db-late").read_text()
+
+
 OUTAGE_SIGNS = {"postgres": "recovered after", "kafka": "Connection refused"}
 
 

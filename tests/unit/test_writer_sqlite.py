@@ -761,6 +761,12 @@ def _pg_error(sqlstate: str | None) -> psycopg.Error:
     return error_class("boom")
 
 
+def _refused_login(reason: str) -> psycopg.Error:
+    """The error psycopg raises when the server turns a connection down (no SQLSTATE)."""
+    server = 'connection to server at "127.0.0.1", port 5432'
+    return psycopg.OperationalError(f"connection failed: {server} failed: FATAL:  {reason}")
+
+
 @pytest.mark.parametrize(
     ("error", "kind"),
     [
@@ -776,13 +782,23 @@ def _pg_error(sqlstate: str | None) -> psycopg.Error:
         (_pg_error("23502"), Failure.REJECTED),  # not null violation
         (_pg_error("42P01"), Failure.SCHEMA),  # undefined table
         (_pg_error("42703"), Failure.SCHEMA),  # undefined column
-        (_pg_error("28P01"), Failure.OTHER),  # bad password
-        (_pg_error("42501"), Failure.OTHER),  # permission denied
+        (_pg_error("28P01"), Failure.ACCESS),  # bad password
+        (_pg_error("28000"), Failure.ACCESS),  # role not allowed
+        (_pg_error("3D000"), Failure.ACCESS),  # no such database
+        (_pg_error("42501"), Failure.ACCESS),  # permission denied
+        # Refused logins come from libpq without a SQLSTATE: the server's words tell.
+        (_refused_login('password authentication failed for user "sink"'), Failure.ACCESS),
+        (_refused_login('database "nosuch" does not exist'), Failure.ACCESS),
+        (_refused_login('role "nobody" does not exist'), Failure.ACCESS),
+        (_refused_login('no pg_hba.conf entry for host "10.0.0.9"'), Failure.ACCESS),
+        (_refused_login("the database system is starting up"), Failure.TRANSIENT),
+        (_refused_login("sorry, too many clients already"), Failure.TRANSIENT),
         (_sqlite_error(sqlite3.SQLITE_BUSY, "database is locked"), Failure.TRANSIENT),
         (_sqlite_error(sqlite3.SQLITE_IOERR_WRITE), Failure.TRANSIENT),
         (_sqlite_error(sqlite3.SQLITE_CONSTRAINT_NOTNULL), Failure.REJECTED),
         (_sqlite_error(sqlite3.SQLITE_ERROR, "no such table: x"), Failure.SCHEMA),
-        (_sqlite_error(sqlite3.SQLITE_READONLY), Failure.OTHER),
+        (_sqlite_error(sqlite3.SQLITE_READONLY), Failure.ACCESS),
+        (_sqlite_error(sqlite3.SQLITE_CORRUPT), Failure.OTHER),
         (UnicodeEncodeError("utf-8", "\udc80", 0, 1, "surrogates"), Failure.REJECTED),
         (sa.exc.TimeoutError(), Failure.TRANSIENT),
         (ValueError("a bug"), Failure.OTHER),
