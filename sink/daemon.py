@@ -40,6 +40,7 @@ from sink.batch import Batch, DeadLetter, WriteResult
 from sink.config import Settings
 from sink.decoder import Decoder
 from sink.errors import ConfigError, DatabaseUnavailableError, MessageLocation, SinkError
+from sink.kafka_errors import raise_if_refused
 from sink.metrics import HealthServer, Metrics
 from sink.retry import Backoff
 from sink.writer import Warehouse
@@ -51,17 +52,6 @@ Partition = tuple[str, int]
 
 POLL_TIMEOUT_S = 0.2
 GROUP_CHECK_INTERVAL_S = 1.0
-# Kafka errors that mean the settings are wrong rather than that the broker is down.
-FATAL_KAFKA_CODES = frozenset(
-    {
-        KafkaError._AUTHENTICATION,
-        KafkaError.SASL_AUTHENTICATION_FAILED,
-        KafkaError.TOPIC_AUTHORIZATION_FAILED,
-        KafkaError.GROUP_AUTHORIZATION_FAILED,
-        KafkaError._SSL,
-        KafkaError._INVALID_ARG,
-    }
-)
 
 
 class Prepared(Protocol):
@@ -105,7 +95,7 @@ def refuse_wrong_settings(error: KafkaError) -> None:
     Raises:
         ConfigError: Kafka refused the settings (credentials, authorization, options).
     """
-    _raise_if_refused(error)
+    raise_if_refused(error)
     log.warning("Kafka: %s (librdkafka retries by itself)", error.str())
 
 
@@ -115,13 +105,8 @@ def _client_error(error: KafkaError) -> None:
     A refused login (wrong SASL password, bad certificate) reaches the sink only here; librdkafka
     would retry it forever. The other client errors (a broker away) are in librdkafka's own log.
     """
-    _raise_if_refused(error)
+    raise_if_refused(error)
     log.debug("Kafka: %s", error.str())
-
-
-def _raise_if_refused(error: KafkaError) -> None:
-    if error.code() in FATAL_KAFKA_CODES or error.fatal():
-        raise ConfigError(f"Kafka refused the sink: {error.str()}; check the SINK_KAFKA_* settings")
 
 
 def consumer_config(settings: Settings) -> dict[str, Any]:

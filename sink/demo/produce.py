@@ -10,6 +10,7 @@ bootstrap servers and librdkafka options, registry URL and credentials, topic pr
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -27,6 +28,7 @@ from sink.decoder import registry_client
 from sink.demo.traffic import DemoEvent
 from sink.demo.wire import TOPICS, Encoder, WireMessage, full_topic
 from sink.errors import ConfigError, RegistryAccessError, ServiceUnavailableError, SinkError
+from sink.kafka_errors import raise_if_refused
 
 DEFAULT_PARTITIONS: Final = 3
 METADATA_TIMEOUT_S: Final = 10.0
@@ -135,12 +137,15 @@ def _registry_error(subject: str, error: Exception) -> SinkError:
     return ServiceUnavailableError(f"schema registry unavailable ({setting}): {error}")
 
 
-def kafka_config(settings: Settings) -> dict[str, str | int | float | bool]:
+def kafka_config(settings: Settings) -> dict[str, Any]:
     """Producer settings: bootstrap servers, our defaults, then the operator's options."""
     return {
         "bootstrap.servers": settings.kafka_bootstrap_servers,
         **PRODUCER_DEFAULTS,
         **settings.kafka_options,
+        # As the sink's consumer: refused settings raise (from poll), logs go through logging.
+        "error_cb": raise_if_refused,
+        "logger": logging.getLogger("sink.kafka"),
     }
 
 
@@ -148,12 +153,15 @@ def ensure_topics(admin: AdminClient, topics: Iterable[str], partitions: int) ->
     """Create the ``topics`` that do not exist yet; return those created.
 
     Raises:
+        ConfigError: Kafka refused the settings (when ``admin`` has :func:`raise_if_refused` as
+            its ``error_cb``, as :func:`kafka_config` sets).
         ServiceUnavailableError: The broker did not answer.
         SinkError: The broker refused to create a topic.
     """
     try:
         existing = admin.list_topics(timeout=METADATA_TIMEOUT_S).topics
     except KafkaException as error:
+        admin.poll(0)  # serves the client's errors: a refused login raises here
         servers = env_name("kafka_bootstrap_servers")
         raise ServiceUnavailableError(f"Kafka did not answer ({servers}): {error}") from None
     missing = [topic for topic in topics if topic not in existing]

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import attrs
 import sqlalchemy as sa
@@ -164,3 +164,35 @@ def stored_event_ids(engine: sa.Engine, tables: Iterator[str] | list[str]) -> li
         for table in tables:
             ids += connection.execute(sa.text(f'SELECT event_id FROM "{table}"')).scalars().all()
     return ids
+
+
+# The local broker's SASL/PLAIN listener and its users (scripts/services.d/).
+KAFKA_PROPERTIES = REPO / "scripts" / "services.d" / "kafka-server.properties"
+SASL_USER, SASL_PASSWORD = "sink-test", "sink-test-password"  # a super user
+NO_ACCESS_USER, NO_ACCESS_PASSWORD = "no-access", "no-access-password"  # no ACLs
+
+
+class SaslSettings(TypedDict):
+    SINK_KAFKA_BOOTSTRAP_SERVERS: str
+    SINK_KAFKA_SECURITY_PROTOCOL: str
+    SINK_KAFKA_SASL_MECHANISMS: str
+    SINK_KAFKA_SASL_USERNAME: str
+    SINK_KAFKA_SASL_PASSWORD: str
+
+
+def sasl_settings(password: str, user: str = SASL_USER) -> SaslSettings:
+    """Sink settings that reach Kafka through the SASL listener as ``user``."""
+    lines = KAFKA_PROPERTIES.read_text().splitlines()
+    listeners = next(line for line in lines if line.startswith("listeners="))
+    address = next(
+        listener.removeprefix("SASL_PLAINTEXT://")
+        for listener in listeners.removeprefix("listeners=").split(",")
+        if listener.startswith("SASL_PLAINTEXT://")
+    )
+    return {
+        "SINK_KAFKA_BOOTSTRAP_SERVERS": address,
+        "SINK_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "SINK_KAFKA_SASL_MECHANISMS": "PLAIN",
+        "SINK_KAFKA_SASL_USERNAME": user,
+        "SINK_KAFKA_SASL_PASSWORD": password,
+    }

@@ -13,7 +13,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -37,10 +37,15 @@ from tests import producer
 from tests.cells import comparable, holds_nul
 from tests.integration.conftest import SERVICES, Services
 from tests.integration.sinkproc import (
+    NO_ACCESS_PASSWORD,
+    NO_ACCESS_USER,
+    SASL_PASSWORD,
+    SASL_USER,
     SinkRunner,
     end_offsets,
     kill,
     produce_stream,
+    sasl_settings,
     stored_event_ids,
     stored_positions,
 )
@@ -189,38 +194,6 @@ def test_sigterm_finishes_the_batch_and_exits_zero(
     _assert_exactly_once(pg_engine, sink, sent)
 
 
-# The local broker's SASL/PLAIN listener and its one user (scripts/services.d/).
-KAFKA_PROPERTIES = SERVICES.parent / "services.d" / "kafka-server.properties"
-SASL_USER, SASL_PASSWORD = "sink-test", "sink-test-password"  # a super user
-NO_ACCESS_USER, NO_ACCESS_PASSWORD = "no-access", "no-access-password"  # no ACLs
-
-
-class SaslSettings(TypedDict):
-    SINK_KAFKA_BOOTSTRAP_SERVERS: str
-    SINK_KAFKA_SECURITY_PROTOCOL: str
-    SINK_KAFKA_SASL_MECHANISMS: str
-    SINK_KAFKA_SASL_USERNAME: str
-    SINK_KAFKA_SASL_PASSWORD: str
-
-
-def _sasl_settings(password: str, user: str = SASL_USER) -> SaslSettings:
-    """Sink settings that reach Kafka through the SASL listener as ``user``."""
-    lines = KAFKA_PROPERTIES.read_text().splitlines()
-    listeners = next(line for line in lines if line.startswith("listeners="))
-    address = next(
-        listener.removeprefix("SASL_PLAINTEXT://")
-        for listener in listeners.removeprefix("listeners=").split(",")
-        if listener.startswith("SASL_PLAINTEXT://")
-    )
-    return {
-        "SINK_KAFKA_BOOTSTRAP_SERVERS": address,
-        "SINK_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
-        "SINK_KAFKA_SASL_MECHANISMS": "PLAIN",
-        "SINK_KAFKA_SASL_USERNAME": user,
-        "SINK_KAFKA_SASL_PASSWORD": password,
-    }
-
-
 def test_sink_reads_through_sasl_with_the_right_password(
     services: Services,
     registry_client: SchemaRegistryClient,
@@ -231,7 +204,7 @@ def test_sink_reads_through_sasl_with_the_right_password(
     topics = (make_topic("sasl", partitions=2),)
     sent = produce_stream(services, registry_client, topics, MIXED, 300)
     sink = runner(*topics)
-    output = sink.run("run", "--stop-at-end", **_sasl_settings(SASL_PASSWORD))
+    output = sink.run("run", "--stop-at-end", **sasl_settings(SASL_PASSWORD))
     _assert_exactly_once(pg_engine, sink, sent)
     assert SASL_PASSWORD not in output
 
@@ -274,7 +247,7 @@ def test_kafka_refusing_the_sink_stops_it_with_a_clear_error(
     """librdkafka retries a refused login forever; the sink must say so and exit instead."""
     sink = runner(make_topic("sasl-refused"))
     undo = _allow_group(kafka_admin, group_id) if group_allowed else None
-    process = sink.start(name="refused", **_sasl_settings(password, user))
+    process = sink.start(name="refused", **sasl_settings(password, user))
     try:
         assert process.wait(timeout=60) == 2
     finally:

@@ -7,6 +7,7 @@ registry holds (0 errors), and stores every event once (0 dead letters).
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -26,7 +27,7 @@ from sink.decoder import Decoder
 from sink.demo import traffic, wire
 from sink.demo.produce import produce
 from tests.integration.conftest import CONSUME_DEADLINE_S, Services
-from tests.integration.sinkproc import SinkRunner, stored_event_ids
+from tests.integration.sinkproc import SinkRunner, sasl_settings, stored_event_ids
 
 EVENTS = 3000
 SEED = 11
@@ -138,3 +139,28 @@ def test_rate_paces_the_publishing(services: Services, prefix: str) -> None:
     assert 1.9 <= summary.seconds < 10
     assert sum(summary.per_topic.values()) == 200
     assert all(topic.startswith(f"{prefix}-") for topic in summary.per_topic)
+
+
+def test_kafka_refusing_the_login_is_one_clear_line(
+    services: Services,
+    pg_schema: str,
+    group_id: str,
+    prefix: str,
+    tmp_path: Path,
+) -> None:
+    sink = SinkRunner(services, pg_schema, group_id, (), tmp_path)
+    result = subprocess.run(
+        sink.command("demo", "produce", "--events", "10"),
+        env=sink.environment(SINK_TOPIC_PREFIX=prefix, **sasl_settings("not-the-password")),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output[-3000:]
+    last = output.strip().splitlines()[-1]
+    assert last.startswith("error: Kafka refused the sink"), last
+    assert "SASL authentication error" in last
+    assert "check the SINK_KAFKA_* settings" in last
+    assert "not-the-password" not in output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ from sink.cli import cli
 from sink.config import Settings
 from sink.demo.produce import Pacer, RegistryRefusedError, RegistrySchemaIds, Summary, kafka_config
 from sink.errors import ConfigError, RegistryAccessError, ServiceUnavailableError
+from sink.kafka_errors import raise_if_refused
 
 
 class FakeClock:
@@ -81,7 +83,10 @@ def test_operator_kafka_options_win_over_the_producer_defaults() -> None:
         kafka_bootstrap_servers="kafka:9092",
         kafka_options={"linger.ms": "5", "security.protocol": "SASL_SSL"},
     )
-    assert kafka_config(settings) == {
+    config = kafka_config(settings)
+    assert config.pop("error_cb") is raise_if_refused  # a refused login raises from poll()
+    assert config.pop("logger") is logging.getLogger("sink.kafka")
+    assert config == {
         "bootstrap.servers": "kafka:9092",
         "linger.ms": "5",
         "security.protocol": "SASL_SSL",
