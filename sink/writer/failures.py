@@ -209,7 +209,7 @@ def as_sink_error(error: BaseException, kind: Failure) -> SinkError:
     if kind is Failure.ACCESS:
         return DatabaseAccessError(
             f"the warehouse database refused the sink ({error_class}: {message}):"
-            f" check {env_name('database_url')}"
+            f" check {env_name('database_url')} (password, database) and the role's privileges"
         )
     if kind is Failure.SCHEMA:
         return SchemaOutOfDateError(
