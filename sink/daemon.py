@@ -54,6 +54,13 @@ POLL_TIMEOUT_S = 0.2
 GROUP_CHECK_INTERVAL_S = 1.0
 
 
+class SchemaCheck(Protocol):
+    """What the start-up needs of the warehouse (:class:`~sink.writer.Warehouse` fits)."""
+
+    def check_schema(self) -> None:
+        """Return when the database answers and is migrated."""
+
+
 class Prepared(Protocol):
     """A batch with its rows built, as :meth:`Store.prepare` makes it."""
 
@@ -487,7 +494,7 @@ def run_daemon(settings: Settings, *, stop_at_end: bool = False) -> None:
         warehouse.close()
 
 
-def wait_for_warehouse(warehouse: Warehouse, backoff: Backoff) -> None:
+def wait_for_warehouse(warehouse: SchemaCheck, backoff: Backoff) -> None:
     """Return once the warehouse answers and is migrated; retry while it cannot be reached.
 
     Raises:

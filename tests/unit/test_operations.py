@@ -11,6 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from sink.daemon import BudgetExhaustedError, wait_for_warehouse
+from sink.errors import DatabaseAccessError, DatabaseUnavailableError
 from sink.logs import JsonFormatter, TextFormatter
 from sink.metrics import HealthServer, Metrics
 from sink.retry import Backoff
@@ -33,6 +35,42 @@ def test_backoff_budget_counts_consecutive_failures_only() -> None:
     for _ in range(3):
         backoff.failed()
     assert backoff.exhausted
+
+
+class _Warehouse:
+    """Answers ``check_schema`` with the given failures first, then succeeds."""
+
+    def __init__(self, *failures: Exception) -> None:
+        self.failures = list(failures)
+        self.checks = 0
+
+    def check_schema(self) -> None:
+        self.checks += 1
+        if self.failures:
+            raise self.failures.pop(0)
+
+
+def test_start_waits_for_a_database_that_is_down() -> None:
+    down = DatabaseUnavailableError("the warehouse database is unavailable (refused)")
+    warehouse = _Warehouse(down, down)
+    wait_for_warehouse(warehouse, Backoff(budget=5, base_s=0.001, cap_s=0.002))
+    assert warehouse.checks == 3
+
+
+def test_start_gives_up_after_the_budget() -> None:
+    down = DatabaseUnavailableError("the warehouse database is unavailable (refused)")
+    warehouse = _Warehouse(*[down] * 10)
+    with pytest.raises(BudgetExhaustedError, match=r"SINK_FAILURE_BUDGET=2.*refused"):
+        wait_for_warehouse(warehouse, Backoff(budget=2, base_s=0.001, cap_s=0.002))
+    assert warehouse.checks == 3
+
+
+def test_start_does_not_retry_a_refusal() -> None:
+    refused = DatabaseAccessError("the warehouse database refused the sink (password)")
+    warehouse = _Warehouse(refused)
+    with pytest.raises(DatabaseAccessError):
+        wait_for_warehouse(warehouse, Backoff(budget=5, base_s=0.001, cap_s=0.002))
+    assert warehouse.checks == 1
 
 
 def _record(**context: object) -> logging.LogRecord:
