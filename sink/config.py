@@ -53,6 +53,7 @@ class Settings:
         group_id: Kafka consumer group shared by all replicas.
         schema_registry_url: Confluent-compatible Schema Registry; None decodes with local schemas.
         schema_registry_basic_auth: ``user:password`` for the registry, if it needs one.
+        schema_registry_timeout_s: Seconds a registry request may take before it is retried.
         database_url: SQLAlchemy URL of the warehouse.
         pii: What to do with personal values: drop (NULL), hash (keyed HMAC-SHA256) or keep.
         pii_hash_key: Secret key of the HMAC when ``pii`` is ``hash``.
@@ -71,6 +72,7 @@ class Settings:
     group_id: str = "openedx-event-sink"
     schema_registry_url: str | None = None
     schema_registry_basic_auth: Secret | None = None
+    schema_registry_timeout_s: float = 10.0
     database_url: Secret = Secret("sqlite:///sink.db")
     pii: PiiPolicy = "drop"
     pii_hash_key: Secret | None = None
@@ -211,6 +213,7 @@ PARSERS: dict[str, Parser] = {
     "group_id": _text,
     "schema_registry_url": _optional_text,
     "schema_registry_basic_auth": _secret,
+    "schema_registry_timeout_s": _positive_float,
     "database_url": _database_url,
     "pii": _choice(*PII_POLICIES),
     "pii_hash_key": _secret,

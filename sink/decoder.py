@@ -33,7 +33,7 @@ from fastavro.schema import to_parsing_canonical_form
 
 from sink.avro_schema import canonical_schema, reader_schema
 from sink.catalog import EventSpec, spec_for
-from sink.config import Settings
+from sink.config import Settings, env_name
 from sink.errors import (
     ConfigError,
     CorruptPayloadError,
@@ -87,6 +87,22 @@ def registry_client(
         return SchemaRegistryClient.new_client(config)
     except (ValueError, TypeError) as error:
         raise ConfigError(f"schema registry settings: {error}") from None
+
+
+def registry_client_for(settings: Settings) -> Any:
+    """The registry client of the settings (URL, credentials, timeout); it needs a URL.
+
+    Raises:
+        ConfigError: No registry URL is set, or the client rejects the settings.
+    """
+    if not settings.schema_registry_url:
+        raise ConfigError(f"no schema registry: set {env_name('schema_registry_url')}")
+    auth = settings.schema_registry_basic_auth
+    return registry_client(
+        settings.schema_registry_url,
+        basic_auth_user_info=None if auth is None else auth.value,
+        timeout_s=settings.schema_registry_timeout_s,
+    )
 
 
 class SchemaSource(Protocol):
@@ -208,13 +224,7 @@ class Decoder:
         """A decoder using the settings' schema registry (local schemas without one)."""
         if not settings.schema_registry_url:
             return cls()
-        auth = settings.schema_registry_basic_auth
-        return cls(
-            registry_client(
-                settings.schema_registry_url,
-                basic_auth_user_info=None if auth is None else auth.value,
-            )
-        )
+        return cls(registry_client_for(settings))
 
     def decode(
         self,

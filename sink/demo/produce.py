@@ -24,7 +24,7 @@ from confluent_kafka.cimpl import NewTopic
 from confluent_kafka.schema_registry import Schema
 
 from sink.config import Settings, env_name
-from sink.decoder import registry_client
+from sink.decoder import registry_client_for
 from sink.demo.traffic import DemoEvent
 from sink.demo.wire import TOPICS, Encoder, WireMessage, full_topic
 from sink.errors import ConfigError, RegistryAccessError, ServiceUnavailableError, SinkError
@@ -277,10 +277,7 @@ def _registry(settings: Settings) -> Any:
             f"sink demo produce needs a schema registry: set {env_name('schema_registry_url')}"
             " (Open edX producers register every schema they write)"
         )
-    auth = settings.schema_registry_basic_auth
-    return registry_client(
-        settings.schema_registry_url, basic_auth_user_info=None if auth is None else auth.value
-    )
+    return registry_client_for(settings)
 
 
 def _send(producer: Producer, message: WireMessage, report: Callable[[Any, Any], None]) -> None:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+import attrs
 import pytest
 from click.testing import CliRunner
 
 from sink.cli import cli
-from sink.config import Secret, Settings, load_settings
+from sink.config import Secret, Settings, env_name, load_settings
 from sink.errors import ConfigError
 
 
@@ -62,6 +64,7 @@ def test_librdkafka_options_pass_through(tmp_path: Path) -> None:
         ({"SINK_BATCH_MAX_MESSAGES": "many"}, "SINK_BATCH_MAX_MESSAGES"),
         ({"SINK_BATCH_MAX_MESSAGES": "0"}, "SINK_BATCH_MAX_MESSAGES"),
         ({"SINK_BATCH_MAX_SECONDS": "-1"}, "SINK_BATCH_MAX_SECONDS"),
+        ({"SINK_SCHEMA_REGISTRY_TIMEOUT_S": "0"}, "SINK_SCHEMA_REGISTRY_TIMEOUT_S"),
         ({"SINK_PII": "shred"}, "SINK_PII"),
         ({"SINK_PII": "hash"}, "SINK_PII_HASH_KEY"),
         ({"SINK_DATABASE_URL": "not a url"}, "SINK_DATABASE_URL"),
@@ -118,3 +121,11 @@ def test_sink_config_command_prints_masked_json(monkeypatch: pytest.MonkeyPatch)
     assert shown["topics"] == ["a", "b"]
     assert "hunter2" not in result.output
     assert Settings().group_id == shown["group_id"]
+
+
+def test_readme_lists_every_setting() -> None:
+    """The README's configuration table and the settings have the same variables."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    listed = set(re.findall(r"^\| `(SINK_[A-Z_<>]+)` \|", readme, flags=re.MULTILINE))
+    names = {env_name(field.name) for field in attrs.fields(Settings)} - {"SINK_KAFKA_OPTIONS"}
+    assert listed == names | {"SINK_KAFKA_<OPTION>"}

@@ -30,6 +30,7 @@ from opaque_keys.edx.keys import CourseKey, UsageKey
 
 from sink import catalog, events
 from sink.avro_schema import canonical_schema
+from sink.config import Settings
 from sink.decoder import NO_REGISTRY_WARNING, DecodedEvent, Decoder, registry_client
 from sink.errors import (
     BadHeaderError,
@@ -456,10 +457,10 @@ def silent_server() -> Iterator[str]:
 
 def test_registry_that_never_answers_is_transient_not_a_hang(silent_server: str) -> None:
     """The sink's client gives up on a request after its timeout, so the message is retried."""
-    registry = registry_client(silent_server, timeout_s=0.2)
+    settings = Settings(schema_registry_url=silent_server, schema_registry_timeout_s=0.2)
     started = time.monotonic()
     with pytest.raises(RegistryUnavailableError, match=re.escape(str(HERE))):
-        Decoder(registry).decode(_value(ENROLLMENT, _enrollment()), _headers(), HERE)
+        Decoder.from_settings(settings).decode(_value(ENROLLMENT, _enrollment()), _headers(), HERE)
     # Four attempts of 0.2 s plus the client's randomized back-off (at most 1 + 2 + 4 s).
     assert time.monotonic() - started < 10
 
