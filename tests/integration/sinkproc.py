@@ -65,8 +65,8 @@ class SinkRunner:
     def command(self, *arguments: str) -> list[str]:
         return [sys.executable, "-m", "sink", *arguments]
 
-    def run(self, *arguments: str, timeout: float = 300, **overrides: str) -> str:
-        """Run `sink ARGUMENTS` to completion; fail with its output if it exits non-zero."""
+    def outcome(self, *arguments: str, timeout: float = 300, **overrides: str) -> tuple[int, str]:
+        """Run `sink ARGUMENTS` to completion: its exit status and output (stdout, then stderr)."""
         result = subprocess.run(
             self.command(*arguments),
             env=self.environment(**overrides),
@@ -76,10 +76,20 @@ class SinkRunner:
             check=False,
             cwd=REPO,
         )
-        output = result.stdout + result.stderr
-        assert result.returncode == 0, (
-            f"sink {' '.join(arguments)} exited {result.returncode}:\n{output[-4000:]}"
-        )
+        return result.returncode, result.stdout + result.stderr
+
+    def run(self, *arguments: str, timeout: float = 300, **overrides: str) -> str:
+        """Run `sink ARGUMENTS` to completion; fail with its output if it exits non-zero."""
+        status, output = self.outcome(*arguments, timeout=timeout, **overrides)
+        assert status == 0, f"sink {' '.join(arguments)} exited {status}:\n{output[-4000:]}"
+        return output
+
+    def refused(self, *arguments: str, timeout: float = 120, **overrides: str) -> str:
+        """Run `sink ARGUMENTS`, which must refuse its settings (status 2, one line, no
+        traceback); its output."""
+        status, output = self.outcome(*arguments, timeout=timeout, **overrides)
+        assert status == 2, f"sink {' '.join(arguments)} exited {status}:\n{output[-3000:]}"
+        assert "Traceback" not in output
         return output
 
     def start(

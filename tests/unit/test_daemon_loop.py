@@ -76,12 +76,17 @@ def batch_of(*locations: MessageLocation) -> Batch:
     return batch
 
 
-def test_a_partition_revoked_while_its_write_is_retried_is_not_written_by_the_old_owner() -> None:
-    consumer, store = FakeConsumer(), FlakyStore()
-    daemon = Daemon(
+def daemon_with(consumer: FakeConsumer, store: FlakyStore) -> Daemon:
+    """A daemon on the in-memory consumer and store (no decoder: batches are made by hand)."""
+    return Daemon(
         Settings(topics=("t",)), decoder=None, store=store,  # type: ignore[arg-type]
         consumer_factory=lambda _config: consumer,  # type: ignore[arg-type,return-value]
     )  # fmt: skip
+
+
+def test_a_partition_revoked_while_its_write_is_retried_is_not_written_by_the_old_owner() -> None:
+    consumer, store = FakeConsumer(), FlakyStore()
+    daemon = daemon_with(consumer, store)
     daemon.assigned = {T0, T1}
     daemon.batch = batch_of(MessageLocation("t", 0, 4), MessageLocation("t", 1, 6))
 
@@ -114,10 +119,7 @@ def test_a_prepared_batch_without_revoked_partitions_keeps_only_the_others() -> 
 
 def test_a_revoke_during_a_retry_also_drops_the_partition_from_the_next_prepared_batch() -> None:
     consumer, store = FakeConsumer(), FlakyStore()
-    daemon = Daemon(
-        Settings(topics=("t",)), decoder=None, store=store,  # type: ignore[arg-type]
-        consumer_factory=lambda _config: consumer,  # type: ignore[arg-type,return-value]
-    )  # fmt: skip
+    daemon = daemon_with(consumer, store)
     daemon.assigned = {T0, T1}
     daemon.batch = batch_of(MessageLocation("t", 0, 4), MessageLocation("t", 1, 6))
     daemon._flush()  # first batch in flight (its write fails once)
